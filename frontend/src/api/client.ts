@@ -1,0 +1,178 @@
+import type {
+  Assignment,
+  Grade,
+  MissingGradesError,
+  Read,
+  StaleVersionError,
+} from './types';
+
+/** An HTTP or network failure, with a message a person can act on. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly body: unknown;
+
+  /** status 0 means the request never got an HTTP answer. */
+  constructor(status: number, message: string, body: unknown = null) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.body = body;
+  }
+
+  get isStaleVersion(): boolean {
+    return this.status === 412 && isStaleVersionBody(this.body);
+  }
+
+  get staleCurrent(): Read | null {
+    return isStaleVersionBody(this.body) ? this.body.current : null;
+  }
+
+  get missing(): string[] {
+    return isMissingBody(this.body) ? this.body.missing : [];
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function isReadBody(value: unknown): value is Read {
+  return (
+    isRecord(value) &&
+    typeof value.version === 'number' &&
+    typeof value.submitted === 'boolean' &&
+    Array.isArray(value.grades)
+  );
+}
+
+function isStaleVersionBody(value: unknown): value is StaleVersionError {
+  return isRecord(value) && isReadBody(value.current);
+}
+
+function isMissingBody(value: unknown): value is MissingGradesError {
+  return isRecord(value) && Array.isArray(value.missing);
+}
+
+/** Reads a cookie by name from a `document.cookie`-style string. */
+export function readCookie(cookieString: string, name: string): string | null {
+  for (const part of cookieString.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim() === name) {
+      return decodeURIComponent(part.slice(eq + 1).trim());
+    }
+  }
+  return null;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'The server rejected the request',
+  401: 'You are not logged in (your session may have expired); reload the page to log in again',
+  403: 'You are not allowed to do this (or your session expired); reload the page',
+  404: 'Not found',
+  409: 'Conflict',
+  412: 'Someone saved a newer version',
+  500: 'Server error',
+  502: 'The server is unreachable (bad gateway)',
+  503: 'The server is temporarily unavailable',
+};
+
+/** Builds the readable message for an HTTP error from its JSON body, if any. */
+export function errorMessage(status: number, body: unknown): string {
+  const base = STATUS_TEXT[status] ?? 'Request failed';
+  let detail: string | null = null;
+  if (isRecord(body) && typeof body.detail === 'string' && body.detail.trim() !== '') {
+    detail = body.detail.trim();
+  }
+  return detail ? `${detail} (HTTP ${status})` : `${base} (HTTP ${status})`;
+}
+
+export interface ApiClientOptions {
+  apiBase: string;
+  /** Returns the CSRF token for unsafe requests. */
+  csrfToken: () => string | null;
+  fetchImpl?: typeof fetch;
+}
+
+/** Typed client for the SpineReview REST API (same-origin session auth). */
+export class ApiClient {
+  private readonly apiBase: string;
+  private readonly csrfToken: () => string | null;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(options: ApiClientOptions) {
+    this.apiBase = options.apiBase.replace(/\/+$/, '');
+    this.csrfToken = options.csrfToken;
+    this.fetchImpl = options.fetchImpl ?? ((input, init) => fetch(input, init));
+  }
+
+  getAssignment(assignmentId: string): Promise<Assignment> {
+    return this.json<Assignment>('GET', `${this.apiBase}/assignments/${encodeURIComponent(assignmentId)}/`);
+  }
+
+  putRead(assignmentId: string, baseVersion: number, grades: Grade[]): Promise<Read> {
+    return this.json<Read>('PUT', `${this.apiBase}/assignments/${encodeURIComponent(assignmentId)}/read/`, {
+      base_version: baseVersion,
+      grades,
+    });
+  }
+
+  submitRead(assignmentId: string, baseVersion: number): Promise<Read> {
+    return this.json<Read>(
+      'POST',
+      `${this.apiBase}/assignments/${encodeURIComponent(assignmentId)}/read/submit/`,
+      { base_version: baseVersion },
+    );
+  }
+
+  /** Fetches a binary resource (the AI labels buffer). */
+  async binary(url: string): Promise<ArrayBuffer> {
+    const response = await this.send(url, { method: 'GET', headers: { Accept: 'application/octet-stream' } });
+    if (!response.ok) {
+      throw new ApiError(response.status, errorMessage(response.status, await safeJson(response)));
+    }
+    return response.arrayBuffer();
+  }
+
+  private async json<T>(method: string, url: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    const init: RequestInit = { method, headers };
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    if (method !== 'GET' && method !== 'HEAD') {
+      const token = this.csrfToken();
+      if (token) headers['X-CSRFToken'] = token;
+    }
+    const response = await this.send(url, init);
+    const parsed = await safeJson(response);
+    if (!response.ok) {
+      throw new ApiError(response.status, errorMessage(response.status, parsed), parsed);
+    }
+    if (parsed === undefined) {
+      throw new ApiError(response.status, `The server sent an unreadable answer (HTTP ${response.status})`);
+    }
+    return parsed as T;
+  }
+
+  private async send(url: string, init: RequestInit): Promise<Response> {
+    try {
+      return await this.fetchImpl(url, { ...init, credentials: 'same-origin' });
+    } catch (err) {
+      const why = err instanceof Error && err.message ? `: ${err.message}` : '';
+      throw new ApiError(0, `Network error: could not reach the server${why}`);
+    }
+  }
+}
+
+/** The parsed JSON body, or undefined when there is none or it is not JSON. */
+async function safeJson(response: Response): Promise<unknown> {
+  const type = response.headers.get('Content-Type') ?? '';
+  if (!type.includes('json')) return undefined;
+  try {
+    return (await response.json()) as unknown;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,23 @@
+import { init as csInit, isCornerstoneInitialized } from '@cornerstonejs/core';
+import { init as csToolsInit } from '@cornerstonejs/tools';
+import dicomImageLoader from '@cornerstonejs/dicom-image-loader';
+
+let initPromise: Promise<void> | null = null;
+
+/**
+ * Initialises Cornerstone core, tools and the DICOM image loader, once per
+ * page. Rendering stays on Cornerstone's default (WebGL): its CPU fallback
+ * does not draw labelmap overlays.
+ */
+export function initCornerstone(): Promise<void> {
+  if (initPromise) return initPromise;
+  initPromise = (async () => {
+    if (!isCornerstoneInitialized()) csInit();
+    // Small uncompressed frames: a couple of decode workers are plenty and
+    // leave cores for rendering on modest reading-room machines.
+    const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency || 2 : 2;
+    dicomImageLoader.init({ maxWebWorkers: Math.max(1, Math.min(cores - 1, 3)) });
+    csToolsInit();
+  })();
+  return initPromise;
+}

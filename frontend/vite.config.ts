@@ -1,0 +1,28 @@
+import { defineConfig } from 'vitest/config';
+
+// Django serves dist/ under /static/viewer/ and renders the page itself; the
+// manifest tells its template which hashed entry and CSS files to include.
+export default defineConfig({
+  base: '/static/viewer/',
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    manifest: true,
+    target: 'es2022',
+    // Cornerstone + vtk.js are large by nature; the warning is noise here.
+    chunkSizeWarningLimit: 6000,
+    rolldownOptions: {
+      input: 'src/main.ts',
+    },
+  },
+  // The DICOM image loader decodes in module web workers.
+  worker: { format: 'es' },
+  optimizeDeps: {
+    exclude: ['@cornerstonejs/dicom-image-loader'],
+    include: ['dicom-parser'],
+  },
+  test: {
+    include: ['src/**/*.test.ts'],
+    environment: 'node',
+  },
+});
