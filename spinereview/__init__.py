@@ -1,0 +1,3 @@
+from spinereview.celery import app as celery_app
+
+__all__ = ("celery_app",)

@@ -1,0 +1,71 @@
+from django.db import models
+
+from spinereview.core.models import BaseModel
+from spinereview.imaging.models import DicomSeries, DicomStudy
+
+
+class ModelVersion(BaseModel):
+    """A registered checkpoint folder. ``version`` is "<name>@<first 12 hex of the weights' sha256>"."""
+
+    name = models.CharField(max_length=100)
+    version = models.CharField(max_length=128, unique=True)
+    path = models.CharField(max_length=500)
+    label_map = models.JSONField()
+    config = models.JSONField()
+    metrics = models.JSONField(default=dict)
+    is_active = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="one_active_model"),
+        ]
+
+    def __str__(self) -> str:
+        return self.version
+
+
+class InferenceJob(BaseModel):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    series = models.ForeignKey(DicomSeries, on_delete=models.PROTECT, related_name="inference_jobs")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="jobs")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["series", "model_version"], name="one_job_per_series_and_model")]
+
+
+class AISegmentation(BaseModel):
+    job = models.OneToOneField(InferenceJob, on_delete=models.PROTECT, related_name="segmentation")
+    series = models.ForeignKey(DicomSeries, on_delete=models.PROTECT, related_name="ai_segmentations")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="segmentations")
+    label_map = models.JSONField()
+    shape = models.JSONField()
+    sop_instance_uids = models.JSONField()
+    file_path = models.CharField(max_length=255)
+
+
+class AILevelMeasurement(BaseModel):
+    """Per-level quantities derived from a case's AI masks (the AI grade follows from the DSCA and
+    the reader study's cut-offs, so it is computed where the protocol is known, not stored)."""
+
+    dicom_study = models.ForeignKey(DicomStudy, on_delete=models.PROTECT, related_name="ai_level_measurements")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="level_measurements")
+    level = models.CharField(max_length=16)
+    dsca_mm2 = models.FloatField(null=True)
+    min_dsca_mm2 = models.FloatField(null=True)
+    axial_slice_index = models.IntegerField(null=True)
+    distance_to_disc_mm = models.FloatField(null=True)
+    # Set when levels could not be named with confidence (e.g. not exactly five discs found).
+    flag = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dicom_study", "model_version", "level"], name="one_measurement_per_level")]

@@ -1,0 +1,224 @@
+"""Model registration, inference jobs and the per-level quantities derived from AI masks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from spinereview.ai.models import AILevelMeasurement, AISegmentation, InferenceJob, ModelVersion
+from spinereview.core.errors import ApplicationError
+from spinereview.imaging.models import DicomSeries, DicomStudy
+from spinereview.imaging.selectors import series_orientation, series_volume_load
+from spinereview.morphometry import (
+    SeriesGeometry,
+    assign_levels,
+    axial_slice_levels,
+    disc_centres,
+    dsca_by_level_mm2,
+)
+
+if TYPE_CHECKING:
+    from ml.inference.api import Segmenter
+
+logger = logging.getLogger(__name__)
+
+DISC_LABEL_NAME = "intervertebral_disc"
+DURAL_SAC_LABEL_NAME = "dural_sac"
+LEVELS = ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def model_version_register(*, path: Path, activate: bool) -> ModelVersion:
+    """Register a checkpoint folder (weights.pt + config.json); refuse an incomplete one with a reason."""
+    path = path.resolve()
+    weights, config_path = path / "weights.pt", path / "config.json"
+    if not path.is_dir():
+        raise ApplicationError(f"{path} is not a folder")
+    if not weights.is_file() or weights.stat().st_size == 0:
+        raise ApplicationError(f"{path} has no weights.pt (or it is empty)")
+    try:
+        config: dict[str, Any] = json.loads(config_path.read_text())
+    except FileNotFoundError:
+        raise ApplicationError(f"{path} has no config.json") from None
+    except json.JSONDecodeError as exc:
+        raise ApplicationError(f"{config_path} is not valid JSON: {exc}") from None
+    label_map = config.get("label_map")
+    name = config.get("name")
+    if not isinstance(label_map, dict) or not label_map or not isinstance(name, str):
+        raise ApplicationError(f"{config_path} must name the model ('name') and its labels ('label_map')")
+    metrics_path = path / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    version = f"{name}@{_sha256(weights)[:12]}"
+    with transaction.atomic():
+        model_version, _ = ModelVersion.objects.get_or_create(
+            version=version,
+            defaults={"name": name, "path": str(path), "label_map": {str(k): v for k, v in label_map.items()}, "config": config, "metrics": metrics},
+        )
+        if activate:
+            ModelVersion.objects.exclude(pk=model_version.pk).filter(is_active=True).update(is_active=False)
+            if not model_version.is_active:
+                model_version.is_active = True
+                model_version.save(update_fields=["is_active", "modified"])
+    return model_version
+
+
+def inference_jobs_request(*, series_ids: list[str]) -> list[InferenceJob]:
+    """Queue the active model on each series (once per series and model version)."""
+    from spinereview.ai.tasks import inference_job_run
+
+    model_version = ModelVersion.objects.filter(is_active=True).first()
+    if model_version is None:
+        logger.warning("No active model version: %d series left without AI", len(series_ids))
+        return []
+    jobs = []
+    with transaction.atomic():
+        for series in DicomSeries.objects.filter(pk__in=series_ids, modality="MR"):
+            job, created = InferenceJob.objects.get_or_create(series=series, model_version=model_version)
+            if created:
+                transaction.on_commit(lambda job_id=str(job.pk): inference_job_run.delay(job_id=job_id))
+            jobs.append(job)
+    return jobs
+
+
+_segmenters: dict[str, Segmenter] = {}
+_segmenter_lock = threading.Lock()
+
+
+def _segmenter_for(model_version: ModelVersion) -> Segmenter:
+    """One segmenter per model version per worker process, built on first use."""
+    with _segmenter_lock:
+        if model_version.version not in _segmenters:
+            from ml.inference.api import load_segmenter
+
+            _segmenters[model_version.version] = load_segmenter(model_version.path)
+        return _segmenters[model_version.version]
+
+
+def inference_job_execute(*, job_id: str) -> InferenceJob | None:
+    """Run one job; safe to run twice (a finished job is left as it is)."""
+    with transaction.atomic():
+        job = InferenceJob.objects.select_for_update().select_related("series", "model_version").filter(pk=job_id).first()
+        if job is None:
+            logger.warning("Inference job %s no longer exists", job_id)
+            return None
+        if job.status == InferenceJob.Status.SUCCEEDED:
+            return job
+        job.status = InferenceJob.Status.RUNNING
+        job.started = timezone.now()
+        job.attempts += 1
+        job.error = ""
+        job.save(update_fields=["status", "started", "attempts", "error", "modified"])
+    try:
+        loaded = series_volume_load(series=job.series)
+        segmenter = _segmenter_for(job.model_version)
+        result = segmenter.segment(loaded.volume, loaded.spacing_mm)
+        if result.model_version != job.model_version.version:
+            raise ApplicationError(
+                f"checkpoint at {job.model_version.path} is now {result.model_version}, registered as {job.model_version.version}"
+            )
+        relative = f"segmentations/ai/{job.series.series_instance_uid}/{job.pk}.npy"
+        target = Path(settings.MEDIA_ROOT) / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        np.save(target, result.labels.astype(np.uint8))
+        with transaction.atomic():
+            AISegmentation.objects.get_or_create(
+                job=job,
+                defaults={
+                    "series": job.series,
+                    "model_version": job.model_version,
+                    "label_map": {str(k): v for k, v in result.label_map.items()},
+                    "shape": list(result.labels.shape),
+                    "sop_instance_uids": list(loaded.sop_instance_uids),
+                    "file_path": relative,
+                },
+            )
+            job.status = InferenceJob.Status.SUCCEEDED
+            job.finished = timezone.now()
+            job.save(update_fields=["status", "finished", "modified"])
+            study_id, model_version_id = str(job.series.study_id), str(job.model_version_id)
+            transaction.on_commit(lambda: _measurements_enqueue(dicom_study_id=study_id, model_version_id=model_version_id))
+    except Exception as exc:
+        logger.exception("Inference job %s failed", job_id)
+        InferenceJob.objects.filter(pk=job.pk).update(
+            status=InferenceJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished=timezone.now()
+        )
+        job.refresh_from_db()
+        return job
+    return job
+
+
+def _measurements_enqueue(*, dicom_study_id: str, model_version_id: str) -> None:
+    from spinereview.ai.tasks import ai_level_measurements_run
+
+    ai_level_measurements_run.delay(dicom_study_id=dicom_study_id, model_version_id=model_version_id)
+
+
+def _label_value(label_map: dict[str, str], name: str) -> int:
+    for value, label_name in label_map.items():
+        if label_name == name:
+            return int(value)
+    raise ApplicationError(f"the model's label map has no '{name}' label")
+
+
+def _segmentation_with_geometry(segmentation: AISegmentation) -> tuple[np.ndarray, SeriesGeometry]:
+    labels = np.load(Path(settings.MEDIA_ROOT) / segmentation.file_path)
+    loaded = series_volume_load(series=segmentation.series)
+    if tuple(loaded.sop_instance_uids) != tuple(segmentation.sop_instance_uids):
+        raise ApplicationError(f"series {segmentation.series.series_instance_uid} changed since its AI result was made")
+    return labels, SeriesGeometry.from_dicom_attributes(loaded.per_slice_attributes)
+
+
+def ai_level_measurements_compute(*, dicom_study_id: str, model_version_id: str) -> list[AILevelMeasurement]:
+    """DSCA per disc level from the AI's sagittal (levels) and axial (dural sac) masks of one examination."""
+    study = DicomStudy.objects.get(pk=dicom_study_id)
+    model_version = ModelVersion.objects.get(pk=model_version_id)
+    by_orientation: dict[str, AISegmentation] = {}
+    for segmentation in AISegmentation.objects.filter(series__study=study, model_version=model_version).select_related("series"):
+        orientation = series_orientation(series=segmentation.series)
+        if orientation is not None:
+            by_orientation.setdefault(orientation, segmentation)
+    if "sagittal" not in by_orientation or "axial" not in by_orientation:
+        return []  # the other series' job has not finished yet: it will call again
+    sagittal, axial = by_orientation["sagittal"], by_orientation["axial"]
+    sag_labels, sag_geometry = _segmentation_with_geometry(sagittal)
+    ax_labels, ax_geometry = _segmentation_with_geometry(axial)
+    centres = disc_centres(sag_labels, sag_geometry, _label_value(sagittal.label_map, DISC_LABEL_NAME))
+    assignment = assign_levels(centres, LEVELS)
+    flag = assignment.reason if assignment.ambiguous else ""
+    slice_levels = axial_slice_levels(ax_geometry, assignment.centres_by_level(allow_ambiguous=True))
+    per_level = dsca_by_level_mm2(ax_labels, ax_geometry, slice_levels, _label_value(axial.label_map, DURAL_SAC_LABEL_NAME))
+    rows = []
+    with transaction.atomic():
+        for level in LEVELS:
+            value = per_level.get(level)
+            measured = value is not None and value.measured
+            row, _ = AILevelMeasurement.objects.update_or_create(
+                dicom_study=study,
+                model_version=model_version,
+                level=level,
+                defaults={
+                    "dsca_mm2": value.dsca_mm2 if measured and value else None,
+                    "min_dsca_mm2": value.min_dsca_mm2 if measured and value else None,
+                    "axial_slice_index": value.slice_index if measured and value else None,
+                    "distance_to_disc_mm": value.distance_mm if measured and value else None,
+                    "flag": flag if measured else (flag or "no axial slice near this disc level"),
+                },
+            )
+            rows.append(row)
+    return rows

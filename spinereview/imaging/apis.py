@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from spinereview.core.errors import PermissionDeniedError
+from spinereview.imaging.services import ImportRejectedError, ImportSource, sources_from_zip
+from spinereview.studies.models import ReaderStudy
+from spinereview.studies.selectors import reader_studies_supervised
+from spinereview.studies.services import cases_import
+
+
+class DicomUploadInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    files = serializers.ListField(child=serializers.FileField(), allow_empty=False)
+    reader_study = serializers.SlugField(required=False)
+
+
+class DicomUploadApi(APIView):
+    """Upload DICOM files (or .zip archives of them). All or nothing: one bad file refuses the batch."""
+
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(request={"multipart/form-data": DicomUploadInputSerializer}, responses={201: dict, 400: OpenApiResponse(description="refused; 'errors' lists each file")})
+    def post(self, request: Request) -> Response:
+        data: dict[str, object] = {"files": request.FILES.getlist("files")}
+        if request.data.get("reader_study"):
+            data["reader_study"] = request.data["reader_study"]
+        payload = DicomUploadInputSerializer(data=data)
+        payload.is_valid(raise_exception=True)
+        reader_study: ReaderStudy | None = None
+        supervised = reader_studies_supervised(user=request.user)  # type: ignore[arg-type]
+        if "reader_study" in payload.validated_data:
+            reader_study = supervised.filter(slug=payload.validated_data["reader_study"]).first()
+            if reader_study is None:
+                raise PermissionDeniedError("You do not lead that reader study")
+        elif not request.user.is_staff:
+            raise PermissionDeniedError("Name the reader study you lead, or ask an administrator")
+        sources: list[ImportSource] = []
+        for upload in payload.validated_data["files"]:
+            data = upload.read()
+            if upload.name.lower().endswith(".zip"):
+                sources.extend(sources_from_zip(data, name=upload.name))
+            else:
+                sources.append(ImportSource(name=upload.name, data=data))
+        try:
+            result = cases_import(sources=sources, reader_study=reader_study)
+        except ImportRejectedError as exc:
+            return Response({"detail": exc.message, **exc.extra}, status=400)
+        return Response(
+            {
+                "studies": list(result.study_instance_uids),
+                "instances_created": result.instances_created,
+                "instances_skipped": result.instances_skipped,
+                "new_series": len(result.new_series_ids),
+            },
+            status=201,
+        )

@@ -1,0 +1,98 @@
+"""Reads of imaging data, scoped by what a user may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from django.conf import settings
+from django.db.models import QuerySet
+
+from spinereview.accounts.models import User
+from spinereview.core.errors import NotFoundError
+from spinereview.imaging.models import DicomInstance, DicomSeries, DicomStudy
+
+
+def dicom_study_visible_to(*, user: User, study_instance_uid: str) -> bool:
+    """Staff see every study; anyone else only studies that are cases of a reader study they belong to."""
+    if not user.is_authenticated:
+        return False
+    if user.is_staff:
+        return DicomStudy.objects.filter(study_instance_uid=study_instance_uid).exists()
+    return DicomStudy.objects.filter(
+        study_instance_uid=study_instance_uid,
+        cases__reader_study__memberships__user=user,
+    ).exists()
+
+
+def series_get(*, study_instance_uid: str, series_instance_uid: str) -> DicomSeries:
+    try:
+        return DicomSeries.objects.select_related("study").get(
+            series_instance_uid=series_instance_uid, study__study_instance_uid=study_instance_uid
+        )
+    except DicomSeries.DoesNotExist:
+        raise NotFoundError("No such series in this study") from None
+
+
+def series_instances(*, series: DicomSeries) -> QuerySet[DicomInstance]:
+    return series.instances.order_by("slice_position_mm", "instance_number")
+
+
+def instance_dataset(instance: DicomInstance) -> pydicom.Dataset:
+    return pydicom.dcmread(Path(settings.MEDIA_ROOT) / instance.file_path)
+
+
+@dataclass(frozen=True)
+class SeriesVolume:
+    """A series stacked into a (z, y, x) volume in spatial order, with its geometry."""
+
+    volume: np.ndarray
+    spacing_mm: tuple[float, float, float]
+    sop_instance_uids: tuple[str, ...]
+    per_slice_attributes: tuple[dict[str, object], ...]
+
+
+def series_volume_load(*, series: DicomSeries) -> SeriesVolume:
+    instances = list(series_instances(series=series))
+    if not instances:
+        raise NotFoundError(f"Series {series.series_instance_uid} has no instances")
+    shapes = {(i.rows, i.columns) for i in instances}
+    if len(shapes) != 1:
+        raise ValueError(f"Series {series.series_instance_uid} mixes image sizes {sorted(shapes)}")
+    slices = []
+    attributes = []
+    for instance in instances:
+        dataset = instance_dataset(instance)
+        slices.append(dataset.pixel_array.astype(np.float32))
+        attributes.append(
+            {
+                "ImagePositionPatient": [float(v) for v in dataset.ImagePositionPatient],
+                "ImageOrientationPatient": [float(v) for v in dataset.ImageOrientationPatient],
+                "PixelSpacing": [float(v) for v in dataset.PixelSpacing],
+                "SliceThickness": float(dataset.get("SliceThickness", 0.0) or 0.0),
+            }
+        )
+    row_mm, col_mm = attributes[0]["PixelSpacing"]  # type: ignore[misc]
+    positions = [i.slice_position_mm for i in instances if i.slice_position_mm is not None]
+    gaps = np.diff(positions) if len(positions) > 1 else np.array([attributes[0]["SliceThickness"]])
+    z_mm = float(np.median(np.abs(gaps))) if len(gaps) else 0.0
+    return SeriesVolume(
+        volume=np.stack(slices),
+        spacing_mm=(z_mm, float(row_mm), float(col_mm)),
+        sop_instance_uids=tuple(i.sop_instance_uid for i in instances),
+        per_slice_attributes=tuple(attributes),
+    )
+
+
+def series_orientation(*, series: DicomSeries) -> str | None:
+    """"sagittal", "coronal" or "axial" from the dominant axis of the slice normal (LPS), else None."""
+    first = series.instances.order_by("instance_number").first()
+    if first is None:
+        return None
+    iop = first.dicom_json.get("00200037", {}).get("Value")
+    if not iop or len(iop) != 6:
+        return None
+    normal = np.abs(np.cross(np.asarray(iop[:3], dtype=float), np.asarray(iop[3:], dtype=float)))
+    return ("sagittal", "coronal", "axial")[int(np.argmax(normal))]

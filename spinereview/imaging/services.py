@@ -1,0 +1,288 @@
+"""DICOM ingest: validate a whole batch first, then store files and index rows in one transaction.
+
+A batch with any unreadable or incomplete file is rejected whole, so a lead never finds a study
+half imported. Re-importing an instance that is already stored is skipped (idempotent).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from django.conf import settings
+from django.db import transaction
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import UncompressedTransferSyntaxes
+
+from spinereview.core.errors import ApplicationError
+from spinereview.imaging.models import DicomInstance, DicomSeries, DicomStudy, ReferenceSegmentation
+
+logger = logging.getLogger(__name__)
+
+_UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+_REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "Modality", "Rows", "Columns")
+
+
+class ImportRejectedError(ApplicationError):
+    """The batch was refused; ``extra["errors"]`` lists each file's problem."""
+
+
+@dataclass(frozen=True)
+class ImportSource:
+    """One file to import: a display name (for error messages) and its bytes."""
+
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ParsedInstance:
+    source_name: str
+    data: bytes
+    dataset: Dataset
+    slice_position_mm: float | None
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    study_instance_uids: tuple[str, ...]
+    new_series_ids: tuple[str, ...]
+    instances_created: int
+    instances_skipped: int
+    series_ids: tuple[str, ...] = field(default=())
+
+
+def uid_is_valid(uid: str) -> bool:
+    return len(uid) <= 64 and bool(_UID_RE.match(uid))
+
+
+def sources_from_path(path: Path) -> Iterator[ImportSource]:
+    """Every file below ``path`` (a file, a folder, or a .zip), skipping hidden files and DICOMDIR."""
+    if path.is_file() and path.suffix.lower() == ".zip":
+        yield from sources_from_zip(path.read_bytes(), name=path.name)
+        return
+    if path.is_file():
+        yield ImportSource(name=path.name, data=path.read_bytes())
+        return
+    if not path.is_dir():
+        raise ImportRejectedError(f"{path} is neither a file nor a folder")
+    for file_path in sorted(p for p in path.rglob("*") if p.is_file()):
+        if file_path.name.startswith(".") or file_path.name.upper() == "DICOMDIR":
+            continue
+        yield ImportSource(name=str(file_path.relative_to(path)), data=file_path.read_bytes())
+
+
+def sources_from_zip(data: bytes, *, name: str) -> Iterator[ImportSource]:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise ImportRejectedError(f"{name} is not a readable zip archive") from None
+    with archive:
+        for info in archive.infolist():
+            base = info.filename.rsplit("/", 1)[-1]
+            if info.is_dir() or not base or base.startswith(".") or base.upper() == "DICOMDIR":
+                continue
+            yield ImportSource(name=f"{name}:{info.filename}", data=archive.read(info))
+
+
+def slice_position_mm(dataset: Dataset) -> float | None:
+    """Position of the slice along its normal (row cosine x column cosine), in mm."""
+    iop = dataset.get("ImageOrientationPatient")
+    ipp = dataset.get("ImagePositionPatient")
+    if iop is None or ipp is None or len(iop) != 6 or len(ipp) != 3:
+        return None
+    normal = np.cross(np.asarray(iop[:3], dtype=float), np.asarray(iop[3:], dtype=float))
+    return float(np.dot(normal, np.asarray(ipp, dtype=float)))
+
+
+def _parse(source: ImportSource) -> ParsedInstance:
+    try:
+        dataset = pydicom.dcmread(io.BytesIO(source.data))
+    except InvalidDicomError:
+        raise ValueError("not a DICOM file (no DICM preamble or readable header)") from None
+    except Exception as exc:  # pydicom raises many types for truncated or corrupt files
+        raise ValueError(f"unreadable DICOM: {exc}") from None
+    missing = [keyword for keyword in _REQUIRED if keyword not in dataset]
+    if missing:
+        raise ValueError(f"missing required attribute(s): {', '.join(missing)}")
+    for keyword in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "SOPClassUID"):
+        if not uid_is_valid(str(dataset[keyword].value)):
+            raise ValueError(f"{keyword} {str(dataset[keyword].value)!r} is not a valid DICOM UID")
+    meta = getattr(dataset, "file_meta", None)
+    transfer_syntax = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+    if transfer_syntax is None:
+        raise ValueError("no TransferSyntaxUID in the file meta information")
+    if transfer_syntax not in UncompressedTransferSyntaxes:
+        raise ValueError(f"transfer syntax {transfer_syntax} ({transfer_syntax.name}) is not supported yet; send uncompressed data")
+    if "PixelData" not in dataset:
+        raise ValueError("no pixel data: only image instances can be imported here")
+    try:
+        pixels = dataset.pixel_array
+    except Exception as exc:
+        raise ValueError(f"pixel data cannot be decoded: {exc}") from None
+    frames = int(dataset.get("NumberOfFrames", 1) or 1)
+    expected = (int(dataset.Rows), int(dataset.Columns)) if frames == 1 else (frames, int(dataset.Rows), int(dataset.Columns))
+    if tuple(pixels.shape[: len(expected)]) != expected:
+        raise ValueError(f"pixel data shape {pixels.shape} does not match Rows/Columns/NumberOfFrames {expected}")
+    return ParsedInstance(source_name=source.name, data=source.data, dataset=dataset, slice_position_mm=slice_position_mm(dataset))
+
+
+def parse_sources(sources: Iterable[ImportSource]) -> list[ParsedInstance]:
+    """Parse every source; if any fails, raise one error that lists them all."""
+    parsed: list[ParsedInstance] = []
+    errors: list[dict[str, str]] = []
+    for source in sources:
+        try:
+            parsed.append(_parse(source))
+        except ValueError as exc:
+            errors.append({"file": source.name, "error": str(exc)})
+    if errors:
+        raise ImportRejectedError(
+            f"Import refused: {len(errors)} of {len(errors) + len(parsed)} file(s) are not importable DICOM images; nothing was imported.",
+            extra={"errors": errors},
+        )
+    if not parsed:
+        raise ImportRejectedError("Import refused: no files were given.", extra={"errors": []})
+    return parsed
+
+
+def _dicom_json(dataset: Dataset) -> dict[str, object]:
+    without_pixels = Dataset()
+    for element in dataset:
+        if element.tag.group == 0x7FE0 or element.VR in ("OB", "OW", "OF", "OD", "OL", "OV", "UN"):
+            continue
+        without_pixels.add(element)
+    result: dict[str, object] = without_pixels.to_json_dict()
+    result["00020010"] = {"vr": "UI", "Value": [str(dataset.file_meta.TransferSyntaxUID)]}
+    return result
+
+
+def instance_relative_path(study_uid: str, series_uid: str, sop_uid: str) -> str:
+    return f"dicom/{study_uid}/{series_uid}/{sop_uid}.dcm"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".partial")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def dicom_instances_import(*, sources: Iterable[ImportSource]) -> ImportResult:
+    """Validate and store a batch of DICOM files; all or nothing."""
+    parsed = parse_sources(sources)
+    media_root = Path(settings.MEDIA_ROOT)
+    written: list[Path] = []
+    created = skipped = 0
+    new_series: list[str] = []
+    touched_series: list[str] = []
+    study_uids: list[str] = []
+    try:
+        with transaction.atomic():
+            for item in parsed:
+                ds = item.dataset
+                study_uid, series_uid, sop_uid = str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
+                study, _ = DicomStudy.objects.get_or_create(
+                    study_instance_uid=study_uid,
+                    defaults={
+                        "patient_id": str(ds.get("PatientID", "")),
+                        "patient_name": str(ds.get("PatientName", "")),
+                        "study_date": str(ds.get("StudyDate", "")),
+                        "study_description": str(ds.get("StudyDescription", ""))[:64],
+                    },
+                )
+                if study_uid not in study_uids:
+                    study_uids.append(study_uid)
+                series, series_created = DicomSeries.objects.get_or_create(
+                    series_instance_uid=series_uid,
+                    defaults={
+                        "study": study,
+                        "modality": str(ds.Modality),
+                        "series_number": int(ds.SeriesNumber) if ds.get("SeriesNumber") not in (None, "") else None,
+                        "series_description": str(ds.get("SeriesDescription", ""))[:64],
+                        "frame_of_reference_uid": str(ds.get("FrameOfReferenceUID", "")),
+                    },
+                )
+                if series.study_id != study.id:
+                    raise ImportRejectedError(
+                        f"{item.source_name}: series {series_uid} already belongs to another study; nothing was imported.",
+                        extra={"errors": [{"file": item.source_name, "error": "series/study mismatch"}]},
+                    )
+                if series_created:
+                    new_series.append(str(series.id))
+                if str(series.id) not in touched_series:
+                    touched_series.append(str(series.id))
+                if DicomInstance.objects.filter(sop_instance_uid=sop_uid).exists():
+                    skipped += 1
+                    continue
+                relative = instance_relative_path(study_uid, series_uid, sop_uid)
+                target = media_root / relative
+                _write_atomically(target, item.data)
+                written.append(target)
+                DicomInstance.objects.create(
+                    series=series,
+                    sop_instance_uid=sop_uid,
+                    sop_class_uid=str(ds.SOPClassUID),
+                    instance_number=int(ds.InstanceNumber) if ds.get("InstanceNumber") not in (None, "") else None,
+                    transfer_syntax_uid=str(ds.file_meta.TransferSyntaxUID),
+                    rows=int(ds.Rows),
+                    columns=int(ds.Columns),
+                    slice_position_mm=item.slice_position_mm,
+                    file_path=relative,
+                    dicom_json=_dicom_json(ds),
+                )
+                created += 1
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    logger.info("Imported %d instance(s), skipped %d already stored, %d new series", created, skipped, len(new_series))
+    return ImportResult(
+        study_instance_uids=tuple(study_uids),
+        new_series_ids=tuple(new_series),
+        instances_created=created,
+        instances_skipped=skipped,
+        series_ids=tuple(touched_series),
+    )
+
+
+def reference_segmentation_import(*, series: DicomSeries, source: str, npz_path: Path, label_map: dict[str, str]) -> ReferenceSegmentation:
+    """Store a ground-truth label volume (npz with ``labels`` (z, y, x) and ``sop_instance_uids``) for a series."""
+    try:
+        with np.load(npz_path, allow_pickle=False) as archive:
+            labels = np.asarray(archive["labels"])
+            sop_uids = [str(uid) for uid in archive["sop_instance_uids"]]
+    except (OSError, KeyError, ValueError) as exc:
+        raise ApplicationError(f"{npz_path.name}: not a label archive with 'labels' and 'sop_instance_uids' ({exc})") from None
+    instances = {i.sop_instance_uid: i for i in series.instances.all()}
+    if labels.ndim != 3 or labels.shape[0] != len(sop_uids):
+        raise ApplicationError(f"{npz_path.name}: labels shape {labels.shape} does not match {len(sop_uids)} slice UIDs")
+    unknown = [uid for uid in sop_uids if uid not in instances]
+    if unknown:
+        raise ApplicationError(f"{npz_path.name}: {len(unknown)} slice UID(s) are not instances of series {series.series_instance_uid}")
+    first = instances[sop_uids[0]]
+    if labels.shape[1:] != (first.rows, first.columns):
+        raise ApplicationError(f"{npz_path.name}: slice size {labels.shape[1:]} differs from the images ({first.rows}, {first.columns})")
+    relative = f"segmentations/reference/{series.series_instance_uid}-{re.sub(r'[^a-z0-9]+', '-', source.lower())}.npy"
+    target = Path(settings.MEDIA_ROOT) / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    np.save(target, labels.astype(np.uint8))
+    segmentation, _ = ReferenceSegmentation.objects.update_or_create(
+        series=series,
+        source=source,
+        defaults={"label_map": label_map, "sop_instance_uids": sop_uids, "shape": list(labels.shape), "file_path": relative},
+    )
+    return segmentation
+
+
+def instances_in_order(series: DicomSeries) -> Sequence[DicomInstance]:
+    return list(series.instances.order_by("slice_position_mm", "instance_number"))
