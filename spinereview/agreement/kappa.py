@@ -68,9 +68,7 @@ def _as_ratings(ratings: Iterable[Hashable], name: str) -> list[Hashable]:
         raise TypeError(f"{name} must be a sequence of ratings, not a single string")
     if isinstance(ratings, np.ndarray):
         if ratings.ndim != 1:
-            raise ValueError(
-                f"{name} must be one-dimensional, got shape {ratings.shape}"
-            )
+            raise ValueError(f"{name} must be one-dimensional, got shape {ratings.shape}")
         values: list[Hashable] = ratings.tolist()
         return values
     return list(ratings)
@@ -78,9 +76,7 @@ def _as_ratings(ratings: Iterable[Hashable], name: str) -> list[Hashable]:
 
 def _category_index(categories: Sequence[Hashable]) -> dict[Hashable, int]:
     if isinstance(categories, (str, bytes)):
-        raise TypeError(
-            "categories must be a sequence of categories, not a single string"
-        )
+        raise TypeError("categories must be a sequence of categories, not a single string")
     cats = list(categories)
     if not cats:
         raise ValueError("categories must not be empty")
@@ -97,18 +93,14 @@ def _category_index(categories: Sequence[Hashable]) -> dict[Hashable, int]:
     return index
 
 
-def _indices(
-    ratings: list[Hashable], index: dict[Hashable, int], name: str
-) -> npt.NDArray[np.intp]:
+def _indices(ratings: list[Hashable], index: dict[Hashable, int], name: str) -> npt.NDArray[np.intp]:
     out = np.empty(len(ratings), dtype=np.intp)
     for position, value in enumerate(ratings):
         try:
             out[position] = index[value]
         except (KeyError, TypeError):
             allowed = ", ".join(repr(c) for c in index)
-            raise ValueError(
-                f"{name}[{position}] = {value!r} is not one of the categories [{allowed}]"
-            ) from None
+            raise ValueError(f"{name}[{position}] = {value!r} is not one of the categories [{allowed}]") from None
     return out
 
 
@@ -120,9 +112,7 @@ def _paired_indices(
     a = _as_ratings(rater_a, "rater_a")
     b = _as_ratings(rater_b, "rater_b")
     if len(a) != len(b):
-        raise ValueError(
-            f"rater_a and rater_b must rate the same items: got {len(a)} and {len(b)} ratings"
-        )
+        raise ValueError(f"rater_a and rater_b must rate the same items: got {len(a)} and {len(b)} ratings")
     if not a:
         raise ValueError("no ratings: rater_a and rater_b are empty")
     index = _category_index(categories)
@@ -174,9 +164,7 @@ def percent_agreement_score(
     a = _as_ratings(rater_a, "rater_a")
     b = _as_ratings(rater_b, "rater_b")
     if len(a) != len(b):
-        raise ValueError(
-            f"rater_a and rater_b must rate the same items: got {len(a)} and {len(b)} ratings"
-        )
+        raise ValueError(f"rater_a and rater_b must rate the same items: got {len(a)} and {len(b)} ratings")
     if not a:
         raise ValueError("no ratings: rater_a and rater_b are empty")
     agreements = sum(1 for x, y in zip(a, b, strict=True) if x == y)
@@ -195,9 +183,7 @@ def disagreement_weights(k: int, weights: KappaWeights) -> npt.NDArray[np.float6
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     if weights not in _WEIGHT_NAMES:
-        raise ValueError(
-            f"weights must be one of {_WEIGHT_NAMES} or a k x k matrix, got {weights!r}"
-        )
+        raise ValueError(f"weights must be one of {_WEIGHT_NAMES} or a k x k matrix, got {weights!r}")
     i = np.arange(k, dtype=np.float64)
     distance = np.abs(i[:, None] - i[None, :])
     if weights == "none":
@@ -211,9 +197,7 @@ def disagreement_weights(k: int, weights: KappaWeights) -> npt.NDArray[np.float6
 def _custom_weights(matrix: npt.ArrayLike, k: int) -> npt.NDArray[np.float64]:
     w = np.array(matrix, dtype=np.float64)
     if w.shape != (k, k):
-        raise ValueError(
-            f"a weight matrix must be {k} x {k} (one row per category), got {w.shape}"
-        )
+        raise ValueError(f"a weight matrix must be {k} x {k} (one row per category), got {w.shape}")
     if not np.all(np.isfinite(w)):
         raise ValueError("the weight matrix must be finite")
     if np.any(w < 0):
@@ -278,9 +262,7 @@ def cohen_kappa_score(
     k = len(index)
     if isinstance(weights, str):
         if weights not in _WEIGHT_NAMES:
-            raise ValueError(
-                f"weights must be one of {_WEIGHT_NAMES} or a k x k matrix, got {weights!r}"
-            )
+            raise ValueError(f"weights must be one of {_WEIGHT_NAMES} or a k x k matrix, got {weights!r}")
         w = disagreement_weights(k, weights)  # type: ignore[arg-type]
         weight_name = weights
     else:
@@ -295,10 +277,8 @@ def cohen_kappa_score(
 
     observed_disagreement = float(np.sum(w * observed))
     expected_disagreement = float(np.sum(w * expected))
-    if expected_disagreement == 0.0:
-        kappa = float("nan")
-    else:
-        kappa = 1.0 - observed_disagreement / expected_disagreement
+    # Exact test: sum(w * E) is a sum of non-negative terms, 0 only when every term is.
+    kappa = float("nan") if expected_disagreement == 0.0 else 1.0 - observed_disagreement / expected_disagreement
 
     counts.setflags(write=False)
     w.setflags(write=False)

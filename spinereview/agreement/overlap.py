@@ -38,22 +38,15 @@ def _as_mask(mask: npt.ArrayLike, name: str) -> npt.NDArray[np.bool_]:
     array = np.asarray(mask)
     if array.dtype == np.bool_:
         return array
-    if not (
-        np.issubdtype(array.dtype, np.integer)
-        or np.issubdtype(array.dtype, np.floating)
-    ):
-        raise ValueError(
-            f"{name} must be a boolean or numeric mask, got dtype {array.dtype}"
-        )
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"{name} must be a boolean or numeric mask, got dtype {array.dtype}")
     if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or infinite values")
     foreground: npt.NDArray[np.bool_] = array != 0
     return foreground
 
 
-def mask_overlap(
-    reference_mask: npt.ArrayLike, test_mask: npt.ArrayLike
-) -> OverlapResult:
+def mask_overlap(reference_mask: npt.ArrayLike, test_mask: npt.ArrayLike) -> OverlapResult:
     """Dice, IoU and the voxel counts they come from, for two binary masks of equal shape.
 
     Non-zero voxels are foreground. See :func:`dice_score` and :func:`iou_score` for the
@@ -134,13 +127,9 @@ def dice_per_label(
     test = np.asarray(test_labels)
     for name, volume in (("reference_labels", ref), ("test_labels", test)):
         if volume.ndim != 3:
-            raise ValueError(
-                f"{name} must be a (z, y, x) volume, got shape {volume.shape}"
-            )
+            raise ValueError(f"{name} must be a (z, y, x) volume, got shape {volume.shape}")
         if not np.issubdtype(volume.dtype, np.integer):
-            raise ValueError(
-                f"{name} must hold integer labels, got dtype {volume.dtype}"
-            )
+            raise ValueError(f"{name} must hold integer labels, got dtype {volume.dtype}")
     if ref.shape != test.shape:
         raise ValueError(f"label volume shapes differ: {ref.shape} and {test.shape}")
     for value in labels:
@@ -150,7 +139,4 @@ def dice_per_label(
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"label names must be unique; repeated: {duplicates}")
-    return {
-        name: mask_overlap(ref == value, test == value)
-        for value, name in labels.items()
-    }
+    return {name: mask_overlap(ref == value, test == value) for value, name in labels.items()}

@@ -10,8 +10,8 @@ from django.db import transaction
 from spinereview.accounts.models import User
 from spinereview.core.errors import ApplicationError, ConflictError, PermissionDeniedError, PreconditionFailedError
 from spinereview.imaging.models import DicomStudy
-from spinereview.imaging.services import ImportResult, ImportSource, dicom_instances_import
 from spinereview.imaging.selectors import series_orientation
+from spinereview.imaging.services import ImportResult, ImportSource, dicom_instances_import
 from spinereview.studies.models import Assignment, Case, CaseSeries, Grade, ReaderStudy, ReadVersion, StudyMembership
 from spinereview.studies.protocols import condition_categories, protocol_validate, required_items
 

@@ -1,0 +1,65 @@
+"""DICOM ingest on PostgreSQL: all or nothing, idempotent, files and index rows together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from spinereview.imaging.models import DicomInstance, DicomSeries, DicomStudy
+from spinereview.imaging.services import ImportRejectedError, ImportSource, dicom_instances_import
+from tests.dicom_files import mr_slice
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+
+def _folder(tmp_path: Path, n: int = 3) -> Path:
+    folder = tmp_path / "series"
+    folder.mkdir()
+    for i in range(n):
+        (folder / f"IM{i:04d}.dcm").write_bytes(mr_slice(z_mm=5.0 * i, study_uid="1.2.826.0.1.99", series_uid="1.2.826.0.1.99.1"))
+    return folder
+
+
+def test_import_command_stores_files_and_index(tmp_path: Path, media_root: Path) -> None:
+    call_command("import_dicom", str(_folder(tmp_path)))
+    assert DicomStudy.objects.count() == 1
+    series = DicomSeries.objects.get()
+    assert series.modality == "MR"
+    instances = list(series.instances.order_by("slice_position_mm"))
+    assert [i.slice_position_mm for i in instances] == [0.0, 5.0, 10.0]
+    for instance in instances:
+        assert (media_root / instance.file_path).is_file()
+        assert instance.dicom_json["00080060"] == {"vr": "CS", "Value": ["MR"]}
+        assert "7FE00010" not in instance.dicom_json
+
+
+def test_reimport_is_idempotent(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    first = dicom_instances_import(sources=[ImportSource(p.name, p.read_bytes()) for p in sorted(folder.iterdir())])
+    second = dicom_instances_import(sources=[ImportSource(p.name, p.read_bytes()) for p in sorted(folder.iterdir())])
+    assert (first.instances_created, first.instances_skipped, len(first.new_series_ids)) == (3, 0, 1)
+    assert (second.instances_created, second.instances_skipped, len(second.new_series_ids)) == (0, 3, 0)
+    assert DicomInstance.objects.count() == 3
+
+
+def test_a_broken_file_rejects_the_folder_and_changes_nothing(tmp_path: Path, media_root: Path) -> None:
+    folder = _folder(tmp_path)
+    (folder / "report.pdf").write_bytes(b"%PDF-1.4 not an image")
+    before = sorted(media_root.rglob("*"))
+    with pytest.raises(CommandError) as info:
+        call_command("import_dicom", str(folder))
+    assert "nothing was imported" in str(info.value)
+    assert "report.pdf: not a DICOM file" in str(info.value)
+    assert DicomStudy.objects.count() == 0
+    assert DicomInstance.objects.count() == 0
+    assert sorted(media_root.rglob("*")) == before
+
+
+def test_series_claimed_by_another_study_is_refused() -> None:
+    dicom_instances_import(sources=[ImportSource("a", mr_slice(study_uid="1.2.3", series_uid="1.2.3.7"))])
+    with pytest.raises(ImportRejectedError, match="already belongs to another study"):
+        dicom_instances_import(sources=[ImportSource("b", mr_slice(study_uid="1.2.4", series_uid="1.2.3.7"))])
+    assert DicomStudy.objects.count() == 1
+    assert DicomInstance.objects.count() == 1

@@ -1,0 +1,61 @@
+"""DICOM parsing and validation before anything is stored (no database)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from pydicom.uid import JPEGBaseline8Bit
+
+from spinereview.imaging.services import ImportRejectedError, ImportSource, parse_sources, slice_position_mm, sources_from_zip
+from tests.dicom_files import mr_slice
+
+
+def test_valid_slice_parses_with_its_position_along_the_normal() -> None:
+    (parsed,) = parse_sources([ImportSource("a.dcm", mr_slice(z_mm=-42.5))])
+    assert parsed.slice_position_mm == -42.5
+    assert slice_position_mm(parsed.dataset) == -42.5
+
+
+def test_one_bad_file_refuses_the_whole_batch_and_names_every_problem() -> None:
+    good = ImportSource("good.dcm", mr_slice())
+    text = ImportSource("notes.txt", b"this is not dicom")
+    truncated = ImportSource("cut.dcm", mr_slice()[:-20])
+    with pytest.raises(ImportRejectedError) as info:
+        parse_sources([good, text, truncated])
+    assert "2 of 3 file(s)" in info.value.message
+    errors = {e["file"]: e["error"] for e in info.value.extra["errors"]}
+    assert set(errors) == {"notes.txt", "cut.dcm"}
+    assert "not a DICOM file" in errors["notes.txt"]
+    assert "pixel data" in errors["cut.dcm"]
+
+
+def test_missing_attributes_and_bad_uids_are_named() -> None:
+    from pydicom import dcmread
+
+    ds = dcmread(io.BytesIO(mr_slice()))
+    del ds.SeriesInstanceUID
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    ds2 = dcmread(io.BytesIO(mr_slice()))
+    ds2.StudyInstanceUID = "1.2.3/../../etc"
+    buffer2 = io.BytesIO()
+    ds2.save_as(buffer2)
+    with pytest.raises(ImportRejectedError) as info:
+        parse_sources([ImportSource("a.dcm", buffer.getvalue()), ImportSource("b.dcm", buffer2.getvalue())])
+    errors = {e["file"]: e["error"] for e in info.value.extra["errors"]}
+    assert errors["a.dcm"] == "missing required attribute(s): SeriesInstanceUID"
+    assert "is not a valid DICOM UID" in errors["b.dcm"]
+
+
+def test_compressed_transfer_syntax_is_refused_with_a_clear_reason() -> None:
+    with pytest.raises(ImportRejectedError) as info:
+        parse_sources([ImportSource("j.dcm", mr_slice(transfer_syntax=JPEGBaseline8Bit))])
+    assert "is not supported yet" in info.value.extra["errors"][0]["error"]
+
+
+def test_empty_batch_and_bad_zip() -> None:
+    with pytest.raises(ImportRejectedError, match="no files were given"):
+        parse_sources([])
+    with pytest.raises(ImportRejectedError, match="not a readable zip"):
+        list(sources_from_zip(b"PK-not-really", name="x.zip"))
