@@ -105,6 +105,7 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
     },
   });
 
+  const badge = h('span', { class: `sr-badge sr-badge-${assignment.status}`, id: 'assignment-status' }, statusText(assignment.status));
   const grading = new GradingPanel({
     api,
     assignmentId: config.assignmentId,
@@ -113,6 +114,11 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
     read: assignment.read,
     rootState: state,
     reload: async () => (await api.getAssignment(config.assignmentId)).read,
+    onRead: (read) => {
+      const status: Assignment['status'] = read.submitted ? 'submitted' : 'in_progress';
+      badge.className = `sr-badge sr-badge-${status}`;
+      badge.textContent = statusText(status);
+    },
   });
 
   const viewportsEl = h('div', { class: 'sr-viewports' }, sag.panel.container, ax.panel.container);
@@ -125,7 +131,7 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
         { class: 'sr-topbar' },
         h('span', { class: 'sr-case', id: 'case-label' }, assignment.case.label),
         h('span', { class: 'sr-topbar-meta' }, `Reader ${assignment.reader}`),
-        h('span', { class: `sr-badge sr-badge-${assignment.status}` }, statusText(assignment.status)),
+        badge,
         h(
           'span',
           { class: 'sr-topbar-help' },

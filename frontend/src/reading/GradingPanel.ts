@@ -29,6 +29,8 @@ export interface GradingPanelOptions {
   rootState: RootState;
   /** Reloads the read from the server (used after a 409). */
   reload: () => Promise<Read>;
+  /** Called whenever the panel takes a new read from the server. */
+  onRead?: (read: Read) => void;
 }
 
 /**
@@ -92,7 +94,7 @@ export class GradingPanel {
         this.submitButton,
         h(
           'p',
-          { class: 'sr-hint' },
+          { class: 'sr-hint', id: 'grading-hint' },
           h('kbd', {}, '↑'),
           ' ',
           h('kbd', {}, '↓'),
@@ -217,14 +219,18 @@ export class GradingPanel {
     this.saveEl.className = 'sr-save';
     switch (this.save.kind) {
       case 'idle':
-        this.saveEl.textContent = this.version > 0 ? `Saved v${this.version}` : 'No grades saved yet';
+        this.saveEl.textContent = this.submitted
+          ? `Submitted v${this.version}`
+          : this.version > 0
+            ? `Saved v${this.version}`
+            : 'No grades saved yet';
         break;
       case 'saving':
         this.saveEl.textContent = 'Saving…';
         this.saveEl.classList.add('sr-save-busy');
         break;
       case 'saved':
-        this.saveEl.textContent = `Saved v${this.version}`;
+        this.saveEl.textContent = this.submitted ? `Submitted v${this.version}` : `Saved v${this.version}`;
         this.saveEl.classList.add('sr-save-ok');
         break;
       case 'error':
@@ -242,6 +248,8 @@ export class GradingPanel {
     this.submitButton.title =
       missing.length > 0 ? `Grade every level first (${missing.length} missing)` : 'Submit this read';
     this.element.classList.toggle('sr-readonly', this.submitted);
+    const hint = this.element.querySelector<HTMLElement>('#grading-hint');
+    if (hint) hint.hidden = this.submitted;
   }
 
   private renderAlert(): void {
@@ -337,6 +345,7 @@ export class GradingPanel {
       const grades = buildGradesPayload(this.opts.protocol, this.grades);
       try {
         const read = await this.opts.api.putRead(this.opts.assignmentId, this.version, grades);
+        this.opts.onRead?.(read);
         this.version = read.version;
         this.submitted = read.submitted;
         // The server is the record; local edits made meanwhile stay on top.
@@ -399,6 +408,7 @@ export class GradingPanel {
   }
 
   private applyRead(read: Read, state: 'saved' | 'idle'): void {
+    this.opts.onRead?.(read);
     this.grades = gradeMapFromGrades(read.grades);
     this.version = read.version;
     this.submitted = read.submitted;

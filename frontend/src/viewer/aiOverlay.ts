@@ -7,7 +7,7 @@ import { matchSlicesToImages, sliceLabelsBySop, type SliceMatch } from './labels
 const { SegmentationRepresentations } = ToolEnums;
 
 /** Semi-transparent fill so the anatomy stays readable under the AI labels. */
-export const DEFAULT_FILL_ALPHA = 0.4;
+export const DEFAULT_FILL_ALPHA = 0.35;
 
 export interface OverlayInput {
   viewportId: string;
