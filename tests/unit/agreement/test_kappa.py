@@ -22,15 +22,11 @@ from spinereview.agreement import (
 )
 
 # <clone>/tests/unit/agreement/this_file -> parents[3] is the clone; shared/ lies beside it.
-REFERENCE_STATS = (
-    Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "reference-stats"
-)
+REFERENCE_STATS = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "reference-stats"
 
 
 def _load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(
-        (REFERENCE_STATS / name).read_text(encoding="utf-8")
-    )
+    data: dict[str, Any] = json.loads((REFERENCE_STATS / name).read_text(encoding="utf-8"))
     return data
 
 
@@ -66,36 +62,22 @@ def test_binary_case_matches_published_kappa_and_contingency(
 
     result = cohen_kappa_score(y1, y2, categories=[0, 1])
 
-    _at_published_precision(
-        result.kappa, sklearn_ref["expected"]["case_binary_unweighted"], 3
-    )
-    assert result.kappa == pytest.approx(
-        sklearn_ref["crosscheck_sklearn"]["binary"], abs=1e-9
-    )
-    assert result.kappa == pytest.approx(
-        8 / 23, rel=1e-12
-    )  # (0.70 - 0.54) / (1 - 0.54)
+    _at_published_precision(result.kappa, sklearn_ref["expected"]["case_binary_unweighted"], 3)
+    assert result.kappa == pytest.approx(sklearn_ref["crosscheck_sklearn"]["binary"], abs=1e-9)
+    assert result.kappa == pytest.approx(8 / 23, rel=1e-12)  # (0.70 - 0.54) / (1 - 0.54)
     assert result.confusion.tolist() == case["contingency"]
     assert result.n == 100
     assert result.observed_agreement == pytest.approx(0.70, rel=1e-12)
-    assert result.expected_agreement == pytest.approx(
-        0.54, rel=1e-12
-    )  # 0.4*0.3 + 0.6*0.7
+    assert result.expected_agreement == pytest.approx(0.54, rel=1e-12)  # 0.4*0.3 + 0.6*0.7
     assert result.weights == "none"
     assert result.categories == (0, 1)
 
 
 def test_multiclass_case_matches_published_kappa(sklearn_ref: dict[str, Any]) -> None:
     case = sklearn_ref["data"]["case_multiclass"]
-    result = cohen_kappa_score(
-        _run_lengths(case["y1"]), _run_lengths(case["y2"]), categories=[0, 1, 2]
-    )
-    _at_published_precision(
-        result.kappa, sklearn_ref["expected"]["case_multiclass_unweighted"], 4
-    )
-    assert result.kappa == pytest.approx(
-        sklearn_ref["crosscheck_sklearn"]["multiclass"], abs=1e-9
-    )
+    result = cohen_kappa_score(_run_lengths(case["y1"]), _run_lengths(case["y2"]), categories=[0, 1, 2])
+    _at_published_precision(result.kappa, sklearn_ref["expected"]["case_multiclass_unweighted"], 4)
+    assert result.kappa == pytest.approx(sklearn_ref["crosscheck_sklearn"]["multiclass"], abs=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -106,9 +88,7 @@ def test_multiclass_case_matches_published_kappa(sklearn_ref: dict[str, Any]) ->
         ("quadratic", "case_weighted_quadratic", "quadratic"),
     ],
 )
-def test_weighted_case_matches_published_kappa(
-    sklearn_ref: dict[str, Any], weights: str, expected_key: str, crosscheck_key: str
-) -> None:
+def test_weighted_case_matches_published_kappa(sklearn_ref: dict[str, Any], weights: str, expected_key: str, crosscheck_key: str) -> None:
     case = sklearn_ref["data"]["case_weighted"]
     result = cohen_kappa_score(
         _run_lengths(case["y1"]),
@@ -117,9 +97,7 @@ def test_weighted_case_matches_published_kappa(
         weights=weights,
     )
     _at_published_precision(result.kappa, sklearn_ref["expected"][expected_key], 4)
-    assert result.kappa == pytest.approx(
-        sklearn_ref["crosscheck_sklearn"][crosscheck_key], abs=1e-9
-    )
+    assert result.kappa == pytest.approx(sklearn_ref["crosscheck_sklearn"][crosscheck_key], abs=1e-9)
     assert result.weights == weights
 
 
@@ -144,9 +122,7 @@ def test_single_category_scale_is_undefined_nan() -> None:
 def test_sklearn_out_of_label_undefined_case_is_an_error_here() -> None:
     # scikit-learn drops ratings outside `labels` and returns nan for y1=[1]*5+[2]*5,
     # y2=[3]*10, labels=[1, 2]. A rating outside the protocol's scale is a data error here.
-    with pytest.raises(
-        ValueError, match=r"rater_b\[0\] = 3 is not one of the categories"
-    ):
+    with pytest.raises(ValueError, match=r"rater_b\[0\] = 3 is not one of the categories"):
         cohen_kappa_score([1] * 5 + [2] * 5, [3] * 10, categories=[1, 2])
 
 
@@ -187,9 +163,7 @@ FULL_SCALE = [1, 2, 3, 4, 5, 6]  # the anxiety scale as a protocol would define 
         ("quadratic", "squared (quadratic weights)", "squared_quadratic"),
     ],
 )
-def test_irr_kappa2_with_the_levels_it_tabulates(
-    anxiety: dict[str, Any], weights: str, expected_key: str, crosscheck_key: str
-) -> None:
+def test_irr_kappa2_with_the_levels_it_tabulates(anxiety: dict[str, Any], weights: str, expected_key: str, crosscheck_key: str) -> None:
     a, b = _raters_2_and_3(anxiety)
     result = cohen_kappa_score(
         a,
@@ -200,13 +174,9 @@ def test_irr_kappa2_with_the_levels_it_tabulates(
     # irr prints 7 significant digits.
     published = anxiety["expected"][expected_key]["kappa"]
     _at_published_precision(result.kappa, published, 9 if weights == "none" else 7)
+    assert result.kappa == pytest.approx(anxiety["crosscheck_statsmodels"][crosscheck_key]["kappa"], abs=1e-10)
     assert result.kappa == pytest.approx(
-        anxiety["crosscheck_statsmodels"][crosscheck_key]["kappa"], abs=1e-10
-    )
-    assert result.kappa == pytest.approx(
-        anxiety["crosscheck_sklearn_label_index_weights"][
-            {"none": "unweighted"}.get(weights, weights)
-        ],
+        anxiety["crosscheck_sklearn_label_index_weights"][{"none": "unweighted"}.get(weights, weights)],
         abs=1e-10,
     )
 
@@ -221,12 +191,8 @@ def test_irr_kappa2_custom_weights_as_an_explicit_matrix(
 
     result = cohen_kappa_score(a, b, categories=IRR_PRESENT_LEVELS, weights=matrix)
 
-    _at_published_precision(
-        result.kappa, anxiety["expected"]["custom weights c(0,0,1,1,2)"]["kappa"], 7
-    )
-    assert result.kappa == pytest.approx(
-        anxiety["crosscheck_statsmodels"]["custom_0_0_1_1_2"]["kappa"], abs=1e-10
-    )
+    _at_published_precision(result.kappa, anxiety["expected"]["custom weights c(0,0,1,1,2)"]["kappa"], 7)
+    assert result.kappa == pytest.approx(anxiety["crosscheck_statsmodels"]["custom_0_0_1_1_2"]["kappa"], abs=1e-10)
     assert result.weights == "custom"
     assert result.disagreement_weights.max() == 1.0  # rescaled; kappa is scale-free
 
@@ -247,9 +213,7 @@ def test_full_scale_keeps_unused_grade_5_in_the_distances(
     linear = cohen_kappa_score(a, b, categories=FULL_SCALE, weights="linear")
     quadratic = cohen_kappa_score(a, b, categories=FULL_SCALE, weights="quadratic")
 
-    assert unweighted.kappa == pytest.approx(
-        anxiety["expected"]["unweighted"]["kappa"], abs=1e-9
-    )
+    assert unweighted.kappa == pytest.approx(anxiety["expected"]["unweighted"]["kappa"], abs=1e-9)
     assert linear.kappa == pytest.approx(contrast["linear"], abs=1e-10)
     assert quadratic.kappa == pytest.approx(contrast["quadratic"], abs=1e-10)
     assert linear.kappa == pytest.approx(13 / 103, rel=1e-12)
@@ -262,9 +226,7 @@ def test_full_scale_keeps_unused_grade_5_in_the_distances(
 
 
 def test_confusion_matrix_rows_are_rater_a_in_category_order() -> None:
-    counts = confusion_matrix(
-        ["B", "A", "A", "C"], ["A", "A", "C", "C"], ["C", "B", "A"]
-    )
+    counts = confusion_matrix(["B", "A", "A", "C"], ["A", "A", "C", "C"], ["C", "B", "A"])
     assert counts.tolist() == [[1, 0, 0], [0, 0, 1], [1, 0, 1]]
     assert counts.dtype == np.int64
 
@@ -315,9 +277,7 @@ def test_weighted_kappa_depends_on_category_order() -> None:
     a = [0, 0, 1, 2, 2, 1]
     b = [0, 1, 1, 2, 0, 1]
     kappa = {
-        (tuple(order), weights): cohen_kappa_score(
-            a, b, categories=order, weights=weights
-        ).kappa
+        (tuple(order), weights): cohen_kappa_score(a, b, categories=order, weights=weights).kappa
         for order in ([0, 1, 2], [1, 0, 2])
         for weights in ("none", "linear", "quadratic")
     }
@@ -352,9 +312,7 @@ def test_weighted_kappa_depends_on_category_order() -> None:
         (np.zeros((2, 2)), np.zeros((2, 2)), [0], "one-dimensional"),
     ],
 )
-def test_malformed_input_is_a_clear_value_error(
-    rater_a: Any, rater_b: Any, categories: Any, message: str
-) -> None:
+def test_malformed_input_is_a_clear_value_error(rater_a: Any, rater_b: Any, categories: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         cohen_kappa_score(rater_a, rater_b, categories=categories)
     with pytest.raises(ValueError, match=message):
@@ -389,9 +347,7 @@ def test_percent_agreement_rejects_malformed_input() -> None:
     ("rater_a", "rater_b", "categories"),
     [("01", "01", ["0", "1"]), ([0, 1], [0, 1], "01"), (b"01", b"01", [48, 49])],
 )
-def test_a_single_string_is_a_type_error(
-    rater_a: Any, rater_b: Any, categories: Any
-) -> None:
+def test_a_single_string_is_a_type_error(rater_a: Any, rater_b: Any, categories: Any) -> None:
     with pytest.raises(TypeError, match="not a single string"):
         cohen_kappa_score(rater_a, rater_b, categories=categories)
 
@@ -413,15 +369,11 @@ def paired_ratings(draw: st.DrawFn) -> tuple[list[int], list[int], list[int]]:
 
 
 def _same(x: float, y: float) -> bool:
-    return (math.isnan(x) and math.isnan(y)) or math.isclose(
-        x, y, rel_tol=1e-9, abs_tol=1e-12
-    )
+    return (math.isnan(x) and math.isnan(y)) or math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
 
 
 @given(paired_ratings(), WEIGHTS)
-def test_kappa_is_symmetric_in_the_two_readers(
-    ratings: tuple[list[int], list[int], list[int]], weights: str
-) -> None:
+def test_kappa_is_symmetric_in_the_two_readers(ratings: tuple[list[int], list[int], list[int]], weights: str) -> None:
     a, b, categories = ratings
     ab = cohen_kappa_score(a, b, categories=categories, weights=weights)
     ba = cohen_kappa_score(b, a, categories=categories, weights=weights)
@@ -430,24 +382,18 @@ def test_kappa_is_symmetric_in_the_two_readers(
 
 
 @given(paired_ratings(), WEIGHTS)
-def test_perfect_agreement_gives_one(
-    ratings: tuple[list[int], list[int], list[int]], weights: str
-) -> None:
+def test_perfect_agreement_gives_one(ratings: tuple[list[int], list[int], list[int]], weights: str) -> None:
     a, _, categories = ratings
     result = cohen_kappa_score(a, a, categories=categories, weights=weights)
     if len(set(a)) >= 2:
         assert result.kappa == 1.0
     else:
-        assert math.isnan(
-            result.kappa
-        )  # one grade for everything: chance explains it all
+        assert math.isnan(result.kappa)  # one grade for everything: chance explains it all
     assert result.observed_agreement == 1.0
 
 
 @given(paired_ratings(), st.randoms(use_true_random=False))
-def test_unweighted_kappa_is_invariant_to_category_permutation(
-    ratings: tuple[list[int], list[int], list[int]], rng: Any
-) -> None:
+def test_unweighted_kappa_is_invariant_to_category_permutation(ratings: tuple[list[int], list[int], list[int]], rng: Any) -> None:
     a, b, categories = ratings
     permuted = list(categories)
     rng.shuffle(permuted)
@@ -464,15 +410,11 @@ def test_unweighted_kappa_ignores_unused_categories_and_matches_percent_agreemen
     base = cohen_kappa_score(a, b, categories=categories)
     widened = cohen_kappa_score(a, b, categories=[*categories, 99, 100])
     assert _same(base.kappa, widened.kappa)
-    assert base.observed_agreement * 100 == pytest.approx(
-        percent_agreement_score(a, b), rel=1e-12
-    )
+    assert base.observed_agreement * 100 == pytest.approx(percent_agreement_score(a, b), rel=1e-12)
 
 
 @given(paired_ratings(), WEIGHTS)
-def test_kappa_bounds_and_definition(
-    ratings: tuple[list[int], list[int], list[int]], weights: str
-) -> None:
+def test_kappa_bounds_and_definition(ratings: tuple[list[int], list[int], list[int]], weights: str) -> None:
     a, b, categories = ratings
     result: KappaResult = cohen_kappa_score(
         a,
@@ -487,9 +429,7 @@ def test_kappa_bounds_and_definition(
         assert math.isnan(result.kappa)
     else:
         assert result.kappa <= 1.0 + 1e-12
-        expected = (result.observed_agreement - result.expected_agreement) / (
-            1.0 - result.expected_agreement
-        )
+        expected = (result.observed_agreement - result.expected_agreement) / (1.0 - result.expected_agreement)
         assert result.kappa == pytest.approx(expected, rel=1e-9, abs=1e-12)
         if weights == "none":
             assert result.kappa >= -1.0 - 1e-12

@@ -20,9 +20,7 @@ from spinereview.agreement import (
 )
 
 
-def _two_boxes() -> tuple[
-    np.ndarray[Any, np.dtype[np.bool_]], np.ndarray[Any, np.dtype[np.bool_]]
-]:
+def _two_boxes() -> tuple[np.ndarray[Any, np.dtype[np.bool_]], np.ndarray[Any, np.dtype[np.bool_]]]:
     a = np.zeros((4, 10, 10), dtype=bool)
     b = np.zeros((4, 10, 10), dtype=bool)
     a[1:3, 2:6, 2:6] = True  # 2 * 4 * 4 = 32 voxels
@@ -34,9 +32,7 @@ def test_known_boxes() -> None:
     a, b = _two_boxes()
     assert dice_score(a, b) == 0.5  # 2 * 16 / 64
     assert iou_score(a, b) == 1 / 3  # 16 / 48
-    assert mask_overlap(a, b) == OverlapResult(
-        dice=0.5, iou=1 / 3, reference_voxels=32, test_voxels=32, intersection_voxels=16
-    )
+    assert mask_overlap(a, b) == OverlapResult(dice=0.5, iou=1 / 3, reference_voxels=32, test_voxels=32, intersection_voxels=16)
 
 
 def test_numeric_masks_use_non_zero_as_foreground() -> None:
@@ -85,9 +81,7 @@ def test_dice_per_label() -> None:
     test[0:2, 0:4, 0:2] = 1  # 16, all inside
     reference[2, 4:8, 4:8] = 2  # 16
     test[2, 4:8, 6:8] = 3  # label 3 where the reference has 2
-    result = dice_per_label(
-        reference, test, {1: "disc", 2: "dural sac", 3: "psoas", 4: "fat"}
-    )
+    result = dice_per_label(reference, test, {1: "disc", 2: "dural sac", 3: "psoas", 4: "fat"})
 
     assert list(result) == ["disc", "dural sac", "psoas", "fat"]
     assert result["disc"] == OverlapResult(
@@ -126,9 +120,7 @@ def test_dice_per_label() -> None:
         ),
     ],
 )
-def test_dice_per_label_rejects_malformed_input(
-    reference: Any, test: Any, labels: Any, message: str
-) -> None:
+def test_dice_per_label_rejects_malformed_input(reference: Any, test: Any, labels: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         dice_per_label(reference, test, labels)
 
@@ -155,9 +147,7 @@ def test_overlap_properties(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) ->
 
 
 @given(MASKS, st.permutations(range(3)))
-def test_overlap_is_invariant_to_axis_order(
-    a: np.ndarray[Any, Any], axes: list[int]
-) -> None:
+def test_overlap_is_invariant_to_axis_order(a: np.ndarray[Any, Any], axes: list[int]) -> None:
     b = np.roll(a, 1, axis=1)
     before = mask_overlap(a, b)
     after = mask_overlap(a.transpose(axes), b.transpose(axes))

@@ -1,0 +1,53 @@
+"""Measurements from segmentation masks, in millimetres from the DICOM geometry: pure numpy/scipy.
+
+Label volumes are integer ``(z, y, x)`` arrays (uint8 in the product): ``z`` the slices of a
+series in the order of its :class:`SeriesGeometry`, ``y`` image rows, ``x`` image columns.
+Patient coordinates are DICOM LPS (+z superior). No framework imports: see STYLE.md.
+"""
+
+from spinereview.morphometry.areas import (
+    ap_diameter_mm,
+    check_label_volume,
+    structure_area_per_slice_mm2,
+)
+from spinereview.morphometry.geometry import SeriesGeometry, SliceGeometry
+from spinereview.morphometry.levels import (
+    DEFAULT_MIN_DISC_VOLUME_MM3,
+    LUMBAR_DISC_LEVELS,
+    DiscCentre,
+    LevelAssignment,
+    NamedDisc,
+    SliceLevel,
+    assign_levels,
+    axial_slice_levels,
+    disc_centres,
+)
+from spinereview.morphometry.stenosis import (
+    DEFAULT_DSCA_CUTOFFS_MM2,
+    STENOSIS_GRADE_NAMES,
+    LevelDsca,
+    dsca_by_level_mm2,
+    stenosis_grade_from_dsca,
+)
+
+__all__ = [
+    "DEFAULT_DSCA_CUTOFFS_MM2",
+    "DEFAULT_MIN_DISC_VOLUME_MM3",
+    "LUMBAR_DISC_LEVELS",
+    "STENOSIS_GRADE_NAMES",
+    "DiscCentre",
+    "LevelAssignment",
+    "LevelDsca",
+    "NamedDisc",
+    "SeriesGeometry",
+    "SliceGeometry",
+    "SliceLevel",
+    "ap_diameter_mm",
+    "assign_levels",
+    "axial_slice_levels",
+    "check_label_volume",
+    "disc_centres",
+    "dsca_by_level_mm2",
+    "stenosis_grade_from_dsca",
+    "structure_area_per_slice_mm2",
+]
