@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from django.conf import settings
 
@@ -15,13 +16,19 @@ class ViewerAssets:
     styles: tuple[str, ...]
 
 
-@lru_cache(maxsize=1)
 def viewer_assets() -> ViewerAssets:
     manifest_path = settings.FRONTEND_DIST_DIR / ".vite" / "manifest.json"
     try:
-        manifest = json.loads(manifest_path.read_text())
+        modified_ns = manifest_path.stat().st_mtime_ns
     except FileNotFoundError:
-        raise RuntimeError(f"The viewer is not built ({manifest_path} is missing): run `./run build`") from None
+        raise RuntimeError(f"The viewer is not built ({manifest_path} is missing): run `./run setup`") from None
+    return _assets_from_manifest(str(manifest_path), modified_ns)
+
+
+@lru_cache(maxsize=4)
+def _assets_from_manifest(manifest_path: str, modified_ns: int) -> ViewerAssets:
+    """Parsed once per build: the cache key includes the manifest's modification time."""
+    manifest = json.loads(Path(manifest_path).read_text())
     entry = next((item for item in manifest.values() if item.get("isEntry")), None)
     if entry is None:
         raise RuntimeError(f"{manifest_path} names no entry point")
