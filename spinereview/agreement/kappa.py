@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -263,7 +263,7 @@ def cohen_kappa_score(
     if isinstance(weights, str):
         if weights not in _WEIGHT_NAMES:
             raise ValueError(f"weights must be one of {_WEIGHT_NAMES} or a k x k matrix, got {weights!r}")
-        w = disagreement_weights(k, weights)  # type: ignore[arg-type]
+        w = disagreement_weights(k, cast(KappaWeights, weights))
         weight_name = weights
     else:
         w = _custom_weights(weights, k)

@@ -67,7 +67,8 @@ def ap_diameter_mm(mask2d: npt.ArrayLike, slice_geometry: SliceGeometry) -> floa
     oblique (disc-parallel) axial slice gives the same AP diameter as a straight one, whereas
     the in-plane extent would be longer by ``1 / cos(tilt)``.
 
-    An empty mask measures 0.0.
+    Non-zero pixels of ``mask2d`` are the structure: pass ``labels[k] == label``, not a whole
+    label slice. An empty mask measures 0.0.
 
     Raises:
         ValueError: the mask is not 2-D or not boolean/integer, or the slice plane is nearly

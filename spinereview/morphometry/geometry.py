@@ -72,25 +72,32 @@ class SliceGeometry:
     slice_thickness_mm: float
 
     def __post_init__(self) -> None:
-        _finite_tuple(self.image_position_mm, 3, "ImagePositionPatient")
-        row = np.array(_finite_tuple(self.row_cosine, 3, "row cosine (IOP[0:3])"))
-        col = np.array(_finite_tuple(self.column_cosine, 3, "column cosine (IOP[3:6])"))
-        for name, vector in (
-            ("row cosine (IOP[0:3])", row),
-            ("column cosine (IOP[3:6])", col),
-        ):
-            norm = float(np.linalg.norm(vector))
+        # Normalise to tuples of floats (lists, numpy arrays and pydicom values come in), so that
+        # equality and hashing behave and nothing downstream sees an unexpected type.
+        position = _finite_tuple(self.image_position_mm, 3, "ImagePositionPatient")
+        row = _finite_tuple(self.row_cosine, 3, "row cosine (IOP[0:3])")
+        col = _finite_tuple(self.column_cosine, 3, "column cosine (IOP[3:6])")
+        spacing = _finite_tuple(self.pixel_spacing_mm, 2, "PixelSpacing")
+        try:
+            thickness = float(self.slice_thickness_mm)
+        except (TypeError, ValueError):
+            thickness = math.nan
+        for name, vector in (("row cosine (IOP[0:3])", row), ("column cosine (IOP[3:6])", col)):
+            norm = math.sqrt(sum(v * v for v in vector))
             if abs(norm - 1.0) > _COSINE_TOLERANCE:
-                raise ValueError(f"ImageOrientationPatient {name} {tuple(vector.tolist())} is not a unit vector (length {norm:.6g})")
-        dot = float(row @ col)
+                raise ValueError(f"ImageOrientationPatient {name} {vector} is not a unit vector (length {norm:.6g})")
+        dot = sum(a * b for a, b in zip(row, col, strict=True))
         if abs(dot) > _COSINE_TOLERANCE:
             raise ValueError(f"ImageOrientationPatient row and column cosines are not orthogonal (dot product {dot:.6g})")
-        spacing = _finite_tuple(self.pixel_spacing_mm, 2, "PixelSpacing")
         if min(spacing) <= 0:
             raise ValueError(f"PixelSpacing must be positive, got {spacing}")
-        thickness = self.slice_thickness_mm
-        if not (isinstance(thickness, (int, float)) and math.isfinite(thickness) and thickness > 0):
-            raise ValueError(f"SliceThickness must be a positive number, got {thickness!r}")
+        if not (math.isfinite(thickness) and thickness > 0):
+            raise ValueError(f"SliceThickness must be a positive number, got {self.slice_thickness_mm!r}")
+        object.__setattr__(self, "image_position_mm", position)
+        object.__setattr__(self, "row_cosine", row)
+        object.__setattr__(self, "column_cosine", col)
+        object.__setattr__(self, "pixel_spacing_mm", spacing)
+        object.__setattr__(self, "slice_thickness_mm", thickness)
 
     @property
     def normal(self) -> npt.NDArray[np.float64]:

@@ -127,3 +127,16 @@ def test_iop_rounded_to_dicom_precision_is_accepted() -> None:
     iop = [1, 0, 0, 0, round(math.cos(tilt), 5), round(math.sin(tilt), 5)]
     series = SeriesGeometry.from_dicom_attributes([_attributes(ImageOrientationPatient=iop)])
     assert series.slices[0].column_cosine == (0.0, 0.93969, 0.34202)
+
+
+def test_values_are_normalised_to_tuples_of_floats() -> None:
+    geometry = SliceGeometry(
+        image_position_mm=np.array([1, 2, 3]),  # type: ignore[arg-type]
+        row_cosine=[1, 0, 0],  # type: ignore[arg-type]
+        column_cosine=(0, 1, 0),
+        pixel_spacing_mm=np.array([0.5, 0.5], dtype=np.float32),  # type: ignore[arg-type]
+        slice_thickness_mm=np.float32(3.0),  # type: ignore[arg-type]
+    )
+    assert geometry == SliceGeometry((1.0, 2.0, 3.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.5, 0.5), 3.0)
+    assert hash(geometry) == hash(SliceGeometry((1.0, 2.0, 3.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.5, 0.5), 3.0))
+    assert type(geometry.slice_thickness_mm) is float
