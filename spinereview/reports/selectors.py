@@ -42,6 +42,7 @@ class StructureDice:
 class AgreementSummary:
     reader_study: str
     condition: str
+    condition_label: str
     categories: tuple[str, ...]
     model_version: str | None
     n_cases: int
@@ -58,6 +59,7 @@ class AgreementSummary:
         return {
             "reader_study": self.reader_study,
             "condition": self.condition,
+            "condition_label": self.condition_label,
             "categories": list(self.categories),
             "model_version": self.model_version,
             "n_cases": self.n_cases,
@@ -157,6 +159,7 @@ def agreement_summary(*, reader_study: ReaderStudy) -> AgreementSummary:
     return AgreementSummary(
         reader_study=reader_study.name,
         condition=condition,
+        condition_label=next((c.get("label", condition) for c in protocol["conditions"] if c["key"] == condition), condition),
         categories=tuple(categories),
         model_version=model_version.version if model_version else None,
         n_cases=len(cases),
