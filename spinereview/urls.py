@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -17,7 +17,7 @@ router.register("assignments", AssignmentViewSet, basename="assignment")
 
 UID = r"[0-9.]{1,64}"
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("", include(router.urls)),
     path("assignments/<uuid:pk>/read/", ReadSaveApi.as_view(), name="read-save"),
     path("assignments/<uuid:pk>/read/submit/", ReadSubmitApi.as_view(), name="read-submit"),

@@ -6,14 +6,14 @@ import io
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 
 def mr_slice(*, z_mm: float = 10.0, study_uid: str = "1.2.3.4", series_uid: str = "1.2.3.4.5", rows: int = 8, columns: int = 6, transfer_syntax: str = ExplicitVRLittleEndian) -> bytes:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = MRImageStorage
     meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = transfer_syntax
+    meta.TransferSyntaxUID = UID(transfer_syntax)
     ds = Dataset()
     ds.file_meta = meta
     ds.SOPClassUID = MRImageStorage

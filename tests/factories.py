@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import factory
 
 from spinereview.accounts.models import User
@@ -11,7 +13,7 @@ from spinereview.studies.protocols import DEFAULT_PROTOCOL
 PASSWORD = "correct-horse-battery-staple"
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         django_get_or_create = ("username",)
@@ -21,7 +23,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password(PASSWORD)
 
 
-class ReaderStudyFactory(factory.django.DjangoModelFactory):
+class ReaderStudyFactory(factory.django.DjangoModelFactory[ReaderStudy]):
     class Meta:
         model = ReaderStudy
 
@@ -30,10 +32,23 @@ class ReaderStudyFactory(factory.django.DjangoModelFactory):
     protocol = factory.LazyFunction(lambda: dict(DEFAULT_PROTOCOL))
 
 
-class MembershipFactory(factory.django.DjangoModelFactory):
+class MembershipFactory(factory.django.DjangoModelFactory[StudyMembership]):
     class Meta:
         model = StudyMembership
 
     reader_study = factory.SubFactory(ReaderStudyFactory)
     user = factory.SubFactory(UserFactory)
     role = StudyMembership.Role.READER
+
+
+# Typed entry points: factory_boy's call returns the model at run time but not for mypy.
+def make_user(**kwargs: Any) -> User:
+    return cast(User, UserFactory(**kwargs))
+
+
+def make_reader_study(**kwargs: Any) -> ReaderStudy:
+    return cast(ReaderStudy, ReaderStudyFactory(**kwargs))
+
+
+def make_membership(**kwargs: Any) -> StudyMembership:
+    return cast(StudyMembership, MembershipFactory(**kwargs))

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import threading
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,7 +92,7 @@ def inference_jobs_request(*, series_ids: list[str]) -> list[InferenceJob]:
         for series in DicomSeries.objects.filter(pk__in=series_ids, modality="MR"):
             job, created = InferenceJob.objects.get_or_create(series=series, model_version=model_version)
             if created:
-                transaction.on_commit(lambda job_id=str(job.pk): inference_job_run.delay(job_id=job_id))
+                transaction.on_commit(partial(inference_job_run.delay, job_id=str(job.pk)))
             jobs.append(job)
     return jobs
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
@@ -26,7 +28,7 @@ class DicomUploadApi(APIView):
 
     @extend_schema(request={"multipart/form-data": DicomUploadInputSerializer}, responses={201: dict, 400: OpenApiResponse(description="refused; 'errors' lists each file")})
     def post(self, request: Request) -> Response:
-        data: dict[str, object] = {"files": request.FILES.getlist("files")}
+        data: dict[str, Any] = {"files": request.FILES.getlist("files")}
         if request.data.get("reader_study"):
             data["reader_study"] = request.data["reader_study"]
         payload = DicomUploadInputSerializer(data=data)
@@ -41,11 +43,11 @@ class DicomUploadApi(APIView):
             raise PermissionDeniedError("Name the reader study you lead, or ask an administrator")
         sources: list[ImportSource] = []
         for upload in payload.validated_data["files"]:
-            data = upload.read()
+            content = upload.read()
             if upload.name.lower().endswith(".zip"):
-                sources.extend(sources_from_zip(data, name=upload.name))
+                sources.extend(sources_from_zip(content, name=upload.name))
             else:
-                sources.append(ImportSource(name=upload.name, data=data))
+                sources.append(ImportSource(name=upload.name, data=content))
         try:
             result = cases_import(sources=sources, reader_study=reader_study)
         except ImportRejectedError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -51,7 +52,7 @@ class SeriesVolume:
     volume: np.ndarray
     spacing_mm: tuple[float, float, float]
     sop_instance_uids: tuple[str, ...]
-    per_slice_attributes: tuple[dict[str, object], ...]
+    per_slice_attributes: tuple[dict[str, Any], ...]
 
 
 def series_volume_load(*, series: DicomSeries) -> SeriesVolume:
@@ -62,7 +63,7 @@ def series_volume_load(*, series: DicomSeries) -> SeriesVolume:
     if len(shapes) != 1:
         raise ValueError(f"Series {series.series_instance_uid} mixes image sizes {sorted(shapes)}")
     slices = []
-    attributes = []
+    attributes: list[dict[str, Any]] = []
     for instance in instances:
         dataset = instance_dataset(instance)
         slices.append(dataset.pixel_array.astype(np.float32))
@@ -74,7 +75,7 @@ def series_volume_load(*, series: DicomSeries) -> SeriesVolume:
                 "SliceThickness": float(dataset.get("SliceThickness", 0.0) or 0.0),
             }
         )
-    row_mm, col_mm = attributes[0]["PixelSpacing"]  # type: ignore[misc]
+    row_mm, col_mm = attributes[0]["PixelSpacing"]
     positions = [i.slice_position_mm for i in instances if i.slice_position_mm is not None]
     gaps = np.diff(positions) if len(positions) > 1 else np.array([attributes[0]["SliceThickness"]])
     z_mm = float(np.median(np.abs(gaps))) if len(gaps) else 0.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db.models import Prefetch, QuerySet
 
 from spinereview.accounts.models import User
@@ -20,7 +22,7 @@ def assignment_list(*, user: User) -> QuerySet[Assignment]:
     )
 
 
-def assignment_get(*, user: User, assignment_id: object) -> Assignment:
+def assignment_get(*, user: User, assignment_id: uuid.UUID | str) -> Assignment:
     try:
         return assignment_list(user=user).prefetch_related("case__case_series__series").get(pk=assignment_id)
     except (Assignment.DoesNotExist, ValueError):
@@ -48,7 +50,7 @@ def ai_visible_to_reader(*, assignment: Assignment) -> bool:
     return False
 
 
-def ai_segmentation_for_reader(*, assignment: Assignment, series_id: object) -> AISegmentation | None:
+def ai_segmentation_for_reader(*, assignment: Assignment, series_id: uuid.UUID) -> AISegmentation | None:
     """The newest AI segmentation of a case's series by the active model, if the reader may see it."""
     if not ai_visible_to_reader(assignment=assignment):
         return None
@@ -60,7 +62,7 @@ def ai_segmentation_for_reader(*, assignment: Assignment, series_id: object) -> 
     )
 
 
-def ai_segmentation_get(*, user: User, segmentation_id: object) -> AISegmentation:
+def ai_segmentation_get(*, user: User, segmentation_id: uuid.UUID | str) -> AISegmentation:
     """An AI segmentation, if the user leads/adjudicates a study holding it, or reads a case of it with AI visible."""
     try:
         segmentation = AISegmentation.objects.select_related("series").get(pk=segmentation_id)

@@ -49,7 +49,7 @@ class SeriesSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
 class CaseSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # the API field is named "label"
     study_instance_uid = serializers.CharField()
     series = SeriesSerializer(many=True)
 

@@ -20,7 +20,7 @@ from spinereview.studies.models import ReadVersion, StudyMembership
 from spinereview.studies.services import assignment_create, cases_import, read_save, read_submit
 from tests.conftest import wait_for
 from tests.e2e.conftest import ARTIFACTS
-from tests.factories import PASSWORD, MembershipFactory, ReaderStudyFactory, UserFactory
+from tests.factories import PASSWORD, make_membership, make_reader_study, make_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -48,11 +48,11 @@ def test_reader_grades_in_the_viewer_and_lead_sees_kappa(
     live_server: Any, browser: Any, phantom_dir: Path, test_model_dir: Path, celery_worker_process: subprocess.Popen[bytes]
 ) -> None:
     model_version_register(path=test_model_dir, activate=True)
-    study = ReaderStudyFactory(slug="e2e")
-    users = {name: UserFactory(username=name) for name in ("reader1", "reader2", "lead")}
+    study = make_reader_study(slug="e2e")
+    users = {name: make_user(username=name) for name in ("reader1", "reader2", "lead")}
     for name in ("reader1", "reader2"):
-        MembershipFactory(reader_study=study, user=users[name], role=StudyMembership.Role.READER)
-    MembershipFactory(reader_study=study, user=users["lead"], role=StudyMembership.Role.LEAD)
+        make_membership(reader_study=study, user=users[name], role=StudyMembership.Role.READER)
+    make_membership(reader_study=study, user=users["lead"], role=StudyMembership.Role.LEAD)
     case_dir = sorted(p for p in phantom_dir.iterdir() if (p / "dicom").is_dir())[0]
     cases_import(sources=sources_from_path(case_dir / "dicom"), reader_study=study)
     case = study.cases.get()

@@ -11,7 +11,7 @@ from spinereview.imaging.services import ImportSource
 from spinereview.studies.models import StudyMembership
 from spinereview.studies.services import cases_import
 from tests.dicom_files import mr_slice
-from tests.factories import MembershipFactory, ReaderStudyFactory, UserFactory
+from tests.factories import make_membership, make_reader_study, make_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -20,13 +20,13 @@ STUDY, SERIES = "1.2.826.0.1.7", "1.2.826.0.1.7.1"
 
 @pytest.fixture
 def member() -> object:
-    study = ReaderStudyFactory()
+    study = make_reader_study()
     cases_import(
         sources=[ImportSource(f"{i}.dcm", mr_slice(z_mm=float(i), study_uid=STUDY, series_uid=SERIES, rows=4, columns=3)) for i in range(2)],
         reader_study=study,
     )
-    user = UserFactory(username="member")
-    MembershipFactory(reader_study=study, user=user, role=StudyMembership.Role.READER)
+    user = make_user(username="member")
+    make_membership(reader_study=study, user=user, role=StudyMembership.Role.READER)
     return user
 
 
@@ -67,7 +67,7 @@ def test_token_authentication_and_access_control(member: object) -> None:
     token = Token.objects.create(user=member)  # type: ignore[misc]
     assert Client().get(url, HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 200
     assert Client().get(url, HTTP_AUTHORIZATION="Token wrong").status_code == 401
-    stranger = UserFactory(username="stranger")
+    stranger = make_user(username="stranger")
     client = Client()
     client.force_login(stranger)
     assert client.get(url).status_code == 404

@@ -23,7 +23,7 @@ from spinereview.reports.selectors import agreement_summary
 from spinereview.studies.models import StudyMembership
 from spinereview.studies.services import assignment_create, cases_import, read_save, read_submit
 from tests.conftest import wait_for
-from tests.factories import MembershipFactory, ReaderStudyFactory, UserFactory
+from tests.factories import make_membership, make_reader_study, make_user
 from tests.integration.conftest import phantom_cases
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -33,10 +33,10 @@ LEVELS = ["L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"]
 
 def test_ingest_to_ai_to_agreement(phantom_dir: Path, test_model_dir: Path, celery_worker_process: subprocess.Popen[bytes]) -> None:
     model_version = model_version_register(path=test_model_dir, activate=True)
-    study = ReaderStudyFactory()
-    readers = [UserFactory(username=f"r{i}") for i in (1, 2)]
+    study = make_reader_study()
+    readers = [make_user(username=f"r{i}") for i in (1, 2)]
     for reader in readers:
-        MembershipFactory(reader_study=study, user=reader, role=StudyMembership.Role.READER)
+        make_membership(reader_study=study, user=reader, role=StudyMembership.Role.READER)
 
     case_dir = phantom_cases(phantom_dir)[0]
     truth = json.loads((case_dir / "truth" / "measurements.json").read_text())

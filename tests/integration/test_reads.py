@@ -11,7 +11,7 @@ from spinereview.imaging.services import ImportSource
 from spinereview.studies.models import Assignment, Grade, ReadVersion, StudyMembership
 from spinereview.studies.services import assignment_create, cases_import
 from tests.dicom_files import mr_slice
-from tests.factories import MembershipFactory, ReaderStudyFactory, UserFactory
+from tests.factories import make_membership, make_reader_study, make_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -24,11 +24,11 @@ def grades(values: list[str]) -> list[dict[str, str]]:
 
 @pytest.fixture
 def setup() -> dict[str, Any]:
-    study = ReaderStudyFactory()
-    users = {name: UserFactory(username=name) for name in ("reader", "other_reader", "lead", "outsider")}
-    MembershipFactory(reader_study=study, user=users["reader"], role=StudyMembership.Role.READER)
-    MembershipFactory(reader_study=study, user=users["other_reader"], role=StudyMembership.Role.READER)
-    MembershipFactory(reader_study=study, user=users["lead"], role=StudyMembership.Role.LEAD)
+    study = make_reader_study()
+    users = {name: make_user(username=name) for name in ("reader", "other_reader", "lead", "outsider")}
+    make_membership(reader_study=study, user=users["reader"], role=StudyMembership.Role.READER)
+    make_membership(reader_study=study, user=users["other_reader"], role=StudyMembership.Role.READER)
+    make_membership(reader_study=study, user=users["lead"], role=StudyMembership.Role.LEAD)
     cases_import(sources=[ImportSource("a.dcm", mr_slice(study_uid="1.2.5", series_uid="1.2.5.1"))], reader_study=study)
     case = study.cases.get()
     assignment = assignment_create(case=case, reader=users["reader"])
