@@ -272,11 +272,11 @@ def cohen_kappa_score(
     counts = np.zeros((k, k), dtype=np.int64)
     np.add.at(counts, (ia, ib), 1)
     n = int(ia.size)
-    observed = counts.astype(np.float64) / n
-    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0))
-
-    observed_disagreement = float(np.sum(w * observed))
-    expected_disagreement = float(np.sum(w * expected))
+    # Weighted sums of integer counts, divided once at the end: exact for unweighted kappa and
+    # for every weight of 0 or 1, so p_o and p_e stay inside [0, 1] without rounding drift.
+    expected_counts = np.outer(counts.sum(axis=1), counts.sum(axis=0))
+    observed_disagreement = float(np.sum(w * counts)) / n
+    expected_disagreement = float(np.sum(w * expected_counts)) / (n * n)
     # Exact test: sum(w * E) is a sum of non-negative terms, 0 only when every term is.
     kappa = float("nan") if expected_disagreement == 0.0 else 1.0 - observed_disagreement / expected_disagreement
 

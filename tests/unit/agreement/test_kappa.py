@@ -433,3 +433,11 @@ def test_kappa_bounds_and_definition(ratings: tuple[list[int], list[int], list[i
         assert result.kappa == pytest.approx(expected, rel=1e-9, abs=1e-12)
         if weights == "none":
             assert result.kappa >= -1.0 - 1e-12
+
+
+def test_complete_disagreement_by_chance_is_exactly_zero() -> None:
+    # Found by hypothesis: proportions rounded to p_e = 1 - 1.0000000000000002 < 0.
+    result = cohen_kappa_score([0, 0, 0, 0, 1], [2, 2, 2, 2, 3], categories=[0, 1, 2, 3])
+    assert result.observed_agreement == 0.0
+    assert result.expected_agreement == 0.0
+    assert result.kappa == 0.0
