@@ -1,0 +1,151 @@
+"""Checkpoint folders: everything needed to rebuild a trained model, and nothing else.
+
+    DIR/weights.pt     state_dict (torch.save)
+    DIR/config.json    architecture, encoder, channels, label map, preprocessing, provenance
+    DIR/metrics.json   held-out scores and timings (informative; not needed to load)
+
+The model version is f"{config['name']}@{sha256(weights.pt)[:12]}": two folders with the same
+weights bytes are the same model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from torch import nn
+
+FORMAT = "spinereview-segmentation-checkpoint/1"
+WEIGHTS = "weights.pt"
+CONFIG = "config.json"
+METRICS = "metrics.json"
+REQUIRED_KEYS = ("format", "name", "architecture", "encoder", "in_channels", "classes",
+                 "label_map", "preprocessing")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_version(name: str, weights_path: Path) -> str:
+    return f"{name}@{file_sha256(weights_path)[:12]}"
+
+
+def read_config(model_dir: Path) -> dict[str, Any]:
+    """Read and validate DIR/config.json; ValueError says what is wrong."""
+    if not model_dir.is_dir():
+        raise ValueError(f"model folder {model_dir} does not exist or is not a folder")
+    for required in (CONFIG, WEIGHTS):
+        if not (model_dir / required).is_file():
+            raise ValueError(f"model folder {model_dir} has no {required}")
+    try:
+        config = json.loads((model_dir / CONFIG).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{model_dir / CONFIG} is not valid JSON: {exc}") from exc
+    if not isinstance(config, dict):
+        raise ValueError(f"{model_dir / CONFIG} must hold a JSON object")
+    missing = [k for k in REQUIRED_KEYS if k not in config]
+    if missing:
+        raise ValueError(f"{model_dir / CONFIG} lacks {', '.join(missing)}")
+    if config["format"] != FORMAT:
+        raise ValueError(f"{model_dir / CONFIG}: unsupported format {config['format']!r}")
+    label_map = config["label_map"]
+    if (
+        not isinstance(label_map, dict)
+        or not all(str(k).isdigit() and isinstance(v, str) for k, v in label_map.items())
+        or not all(0 < int(k) < int(config["classes"]) for k in label_map)
+    ):
+        raise ValueError(f"{model_dir / CONFIG}: label_map must map 1..classes-1 to names")
+    if not isinstance(config["name"], str) or not config["name"] or "@" in config["name"]:
+        raise ValueError(f"{model_dir / CONFIG}: name must be a non-empty string without '@'")
+    return config
+
+
+def build_from_config(config: dict[str, Any]) -> nn.Module:
+    from ml.models.registry import build_model
+
+    return build_model(
+        config["architecture"],
+        in_channels=int(config["in_channels"]),
+        classes=int(config["classes"]),
+        encoder=config["encoder"],
+        encoder_depth=config.get("encoder_depth"),
+        decoder_channels=config.get("decoder_channels"),
+    )
+
+
+def load_model(model_dir: Path, device: str = "cpu") -> tuple[nn.Module, dict[str, Any], str]:
+    """(model in eval mode on `device`, config, model version) from a checkpoint folder."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    config = read_config(model_dir)
+    model = build_from_config(config)
+    weights = model_dir / WEIGHTS
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile,
+            ValueError) as exc:
+        raise ValueError(f"{weights} is not a readable torch checkpoint: {exc}") from exc
+    if not isinstance(state, dict):
+        raise ValueError(f"{weights} does not hold a state_dict")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else repr(exc)
+        raise ValueError(
+            f"{weights} does not match the architecture in {CONFIG}: {first_line}"
+        ) from exc
+    model.to(device).eval()
+    return model, config, model_version(config["name"], weights)
+
+
+def write_checkpoint(
+    model: nn.Module,
+    config: dict[str, Any],
+    metrics: dict[str, Any],
+    out_dir: Path,
+    *,
+    overwrite: bool = False,
+) -> str:
+    """Write the folder atomically: build it beside `out_dir`, then rename it into place, so
+    an interrupted run never leaves a half checkpoint. Returns the model version."""
+    import torch
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise ValueError(f"{out_dir} exists; pass overwrite=True (--overwrite) to replace it")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        torch.save(state, tmp / WEIGHTS)
+        version = model_version(config["name"], tmp / WEIGHTS)
+        (tmp / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        metrics = {**metrics, "model_version": version}
+        (tmp / METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        os.chmod(tmp, 0o755)
+        if out_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            old.rmdir()
+            os.replace(out_dir, old)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return version

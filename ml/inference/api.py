@@ -1,0 +1,245 @@
+"""The one interface the web side uses: volume (z, y, x) + spacing -> label volume.
+
+Importing this module is cheap (numpy only); torch and the model library load inside
+`load_segmenter`. Build one Segmenter per worker process and reuse it: `load_segmenter`
+caches by folder, device and weights file.
+
+    seg = load_segmenter(settings.MODEL_DIR / "phantom-demo")
+    result = seg.segment(volume, (sz, sy, sx), axis_directions=axes)
+    result.labels, result.label_map, result.model_version
+
+Axes: volume[k, r, c] is slice k, row r, column c. For a DICOM series, sort the slices along
+the slice normal (or in any order) and pass `axis_directions` = the patient-space (LPS) unit
+vectors along which the z, y and x indices increase: z = direction from slice k to k+1
+(IPP difference, normalised), y = the column cosine (IOP[3:6]), x = the row cosine (IOP[0:3]).
+See `axis_directions_from_dicom`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from ml.preprocessing import Preprocessing
+
+AxisDirections = tuple[
+    tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]
+]
+
+_SPINE_LABELS = (1, 2, 3, 4)  # vertebral body, disc, canal, dural sac: they define the midline
+_LEFT, _RIGHT = 5, 6
+
+
+@dataclass(frozen=True)
+class SegmentationResult:
+    labels: NDArray[np.uint8]
+    """uint8 (z, y, x), same shape as the input volume."""
+    label_map: dict[int, str]
+    """Label value -> structure name (background 0 not listed), from the checkpoint."""
+    model_version: str
+    """"<name>@<first 12 hex digits of sha256(weights.pt)>"."""
+
+
+def axis_directions_from_dicom(
+    image_orientation: Sequence[float],
+    first_position: Sequence[float],
+    last_position: Sequence[float] | None = None,
+) -> AxisDirections:
+    """Axis directions for a volume built from DICOM slices.
+
+    `image_orientation` is IOP (row cosine, then column cosine); `first_position` and
+    `last_position` the ImagePositionPatient of volume[0] and volume[-1]. With one slice (or
+    no last position) z is taken along the normal row x column.
+    """
+    iop = np.asarray(image_orientation, dtype=float)
+    if iop.shape != (6,) or not np.all(np.isfinite(iop)):
+        raise ValueError(f"image_orientation must be 6 finite numbers, got {image_orientation!r}")
+    row, col = iop[:3], iop[3:]
+    z = np.cross(row, col)
+    if last_position is not None:
+        d = np.asarray(last_position, dtype=float) - np.asarray(first_position, dtype=float)
+        if d.shape != (3,) or not np.all(np.isfinite(d)):
+            raise ValueError("positions must be 3 finite numbers each")
+        if np.linalg.norm(d) > 1e-6:
+            z = d
+    z = z / np.linalg.norm(z)
+
+    def t(v: NDArray[np.float64]) -> tuple[float, float, float]:
+        return (float(v[0]), float(v[1]), float(v[2]))
+
+    return (t(z), t(col), t(row))
+
+
+class Segmenter:
+    """A loaded model, ready to segment volumes. Build with load_segmenter()."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        config: dict[str, Any],
+        model_version: str,
+        device: str,
+        *,
+        batch_size: int = 16,
+    ) -> None:
+        from ml.preprocessing import Preprocessing
+
+        self._model = model
+        self._device = device
+        self._batch_size = batch_size
+        self._prep: Preprocessing = Preprocessing.from_dict(config["preprocessing"])
+        self._lock = threading.Lock()
+        self.config = config
+        self.model_version = model_version
+        self.label_map: dict[int, str] = {int(k): v for k, v in config["label_map"].items()}
+        self.device = device
+
+    def segment(
+        self,
+        volume: NDArray[Any],
+        spacing_mm: tuple[float, float, float],
+        *,
+        axis_directions: AxisDirections | None = None,
+    ) -> SegmentationResult:
+        """Segment every slice of `volume` (z, y, x); `spacing_mm` is (z, y, x) in mm.
+
+        Slices are segmented in 2-D (the in-plane spacing sets the scale; the z spacing is
+        only validated). With `axis_directions`, paraspinal muscle voxels are assigned to the
+        patient's left (+x) or right side of the spine's midline from the geometry; without
+        it, the sides come from the network, which is reliable on axial slices in the
+        standard orientation (image right = patient left) but not on sagittal ones.
+        """
+        array = _check_volume(volume)
+        spacing = _check_spacing(spacing_mm)
+        directions = _check_directions(axis_directions)
+        import torch
+
+        from ml.preprocessing import pad_to_multiple, prepare_slices, resample
+
+        nz, h, w = array.shape
+        labels = np.empty((nz, h, w), dtype=np.uint8)
+        device_type = "cuda" if self._device.startswith("cuda") else "cpu"
+        with self._lock, torch.inference_mode():
+            for start in range(0, nz, self._batch_size):
+                chunk = torch.from_numpy(array[start : start + self._batch_size])
+                x = prepare_slices(chunk, (spacing[1], spacing[2]), self._prep)
+                hs, ws = x.shape[-2:]
+                x = pad_to_multiple(x, self._prep.pad_multiple).to(self._device)
+                with torch.autocast(device_type, enabled=device_type == "cuda"):
+                    logits = self._model(x)
+                logits = resample(logits[..., :hs, :ws].float(), (h, w))
+                labels[start : start + len(chunk)] = (
+                    logits.argmax(dim=1).to(torch.uint8).cpu().numpy()
+                )
+        if directions is not None:
+            _assign_sides(labels, spacing, directions)
+        return SegmentationResult(
+            labels=labels, label_map=dict(self.label_map), model_version=self.model_version
+        )
+
+
+def _check_volume(volume: Any) -> NDArray[np.float32]:
+    if not isinstance(volume, np.ndarray):
+        raise ValueError(f"volume must be a numpy array, got {type(volume).__name__}")
+    if volume.ndim != 3:
+        raise ValueError(f"volume must be 3-D (z, y, x), got shape {volume.shape}")
+    if volume.size == 0:
+        raise ValueError(f"volume is empty, shape {volume.shape}")
+    if volume.dtype == np.bool_ or not (
+        np.issubdtype(volume.dtype, np.integer) or np.issubdtype(volume.dtype, np.floating)
+    ):
+        raise ValueError(f"volume must hold integers or floats, got dtype {volume.dtype}")
+    array = np.ascontiguousarray(volume, dtype=np.float32)
+    if not np.all(np.isfinite(array)):
+        raise ValueError("volume contains NaN or infinite values")
+    if min(array.shape[1:]) < 8:
+        raise ValueError(f"slices of {array.shape[1]}x{array.shape[2]} pixels are too small")
+    return array
+
+
+def _check_spacing(spacing_mm: Any) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in spacing_mm)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"spacing_mm must be 3 numbers (z, y, x) in mm: {exc}") from exc
+    if len(values) != 3 or not all(np.isfinite(v) and 0.0 < v < 100.0 for v in values):
+        raise ValueError(f"spacing_mm must be 3 positive numbers (z, y, x) in mm, got {spacing_mm!r}")
+    return (values[0], values[1], values[2])
+
+
+def _check_directions(directions: Any) -> NDArray[np.float64] | None:
+    if directions is None:
+        return None
+    d = np.asarray(directions, dtype=float)
+    if d.shape != (3, 3) or not np.all(np.isfinite(d)):
+        raise ValueError("axis_directions must be three 3-vectors (z, y, x axes), LPS")
+    norms = np.linalg.norm(d, axis=1)
+    if np.any(np.abs(norms - 1.0) > 1e-3):
+        raise ValueError(f"axis_directions must be unit vectors, norms {norms.tolist()}")
+    return d
+
+
+def _assign_sides(
+    labels: NDArray[np.uint8], spacing: tuple[float, float, float], directions: NDArray[np.float64]
+) -> None:
+    """Relabel muscle voxels as left/right by their patient x relative to the spine midline."""
+    muscle = (labels == _LEFT) | (labels == _RIGHT)
+    if not muscle.any():
+        return
+    # patient x (up to a constant) of every index along each axis
+    x_axes = [np.arange(n) * s * directions[a][0] for a, (n, s) in enumerate(zip(labels.shape, spacing))]
+    px = x_axes[0][:, None, None] + x_axes[1][None, :, None] + x_axes[2][None, None, :]
+    spine = np.isin(labels, _SPINE_LABELS)
+    px_full = np.broadcast_to(px, labels.shape)
+    midline = float(px_full[spine].mean()) if spine.any() else float(px_full.mean())
+    side_left = px_full > midline
+    labels[muscle & side_left] = _LEFT
+    labels[muscle & ~side_left] = _RIGHT
+
+
+_CACHE: dict[tuple[str, str, int, int], Segmenter] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    return device
+
+
+def load_segmenter(model_dir: str | os.PathLike[str], *, device: str = "auto") -> Segmenter:
+    """Load (once per process, then reuse) the model in `model_dir`.
+
+    Raises ValueError with the reason when the folder is missing, incomplete or corrupt.
+    """
+    from ml.checkpoint import WEIGHTS, load_model, read_config
+
+    path = Path(model_dir).resolve()
+    read_config(path)  # fail fast with a clear reason before importing torch fully
+    resolved = _resolve_device(device)
+    stat = (path / WEIGHTS).stat()
+    key = (str(path), resolved, stat.st_mtime_ns, stat.st_size)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None:
+            return cached
+        model, config, version = load_model(path, resolved)
+        segmenter = Segmenter(model, config, version, resolved)
+        _CACHE[key] = segmenter
+        return segmenter

@@ -1,0 +1,79 @@
+"""Segmentation architectures by name, over segmentation-models-pytorch.
+
+Encoders are always randomly initialised (`encoder_weights=None`): workers have no internet and
+a checkpoint must not depend on a download.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ml.labels import NUM_CLASSES
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+def _smp(arch: str, **fixed: Any) -> Callable[..., nn.Module]:
+    def make(**kwargs: Any) -> nn.Module:
+        import segmentation_models_pytorch as smp
+
+        model: nn.Module = getattr(smp, arch)(**fixed, **kwargs)
+        return model
+
+    return make
+
+
+MODEL_REGISTRY: dict[str, Callable[..., nn.Module]] = {
+    "unet": _smp("Unet"),
+    "unet-scse": _smp("Unet", decoder_attention_type="scse"),
+    "unetplusplus": _smp("UnetPlusPlus"),
+    "manet": _smp("MAnet"),
+    "linknet": _smp("Linknet"),
+    "fpn": _smp("FPN"),
+    "deeplabv3plus": _smp("DeepLabV3Plus"),
+}
+"""Name -> factory taking smp keyword arguments."""
+
+
+def build_model(
+    name: str,
+    *,
+    in_channels: int = 1,
+    classes: int = NUM_CLASSES,
+    encoder: str = "resnet18",
+    encoder_depth: int | None = None,
+    decoder_channels: Sequence[int] | None = None,
+) -> nn.Module:
+    """Build an untrained segmentation model that maps (N, in_channels, H, W) to
+    (N, classes, H, W) logits; H and W must be multiples of 32 (of 2**encoder_depth).
+
+    `encoder_depth` and `decoder_channels` apply to the U-Net family (unet, unet-scse,
+    unetplusplus, manet, linknet: encoder_depth only); None keeps the library default.
+    """
+    if name not in MODEL_REGISTRY:
+        raise ValueError(
+            f"unknown model {name!r}; valid models: {', '.join(sorted(MODEL_REGISTRY))}"
+        )
+    if in_channels < 1 or classes < 2:
+        raise ValueError(f"need in_channels >= 1 and classes >= 2, got {in_channels}, {classes}")
+    kwargs: dict[str, Any] = {
+        "encoder_name": encoder,
+        "encoder_weights": None,
+        "in_channels": in_channels,
+        "classes": classes,
+    }
+    unet_family = name in ("unet", "unet-scse", "unetplusplus", "manet")
+    if encoder_depth is not None:
+        if not (unet_family or name == "linknet"):
+            raise ValueError(f"encoder_depth is not supported for {name!r}")
+        kwargs["encoder_depth"] = encoder_depth
+    if decoder_channels is not None:
+        if not unet_family:
+            raise ValueError(f"decoder_channels is not supported for {name!r}")
+        kwargs["decoder_channels"] = list(decoder_channels)
+    try:
+        return MODEL_REGISTRY[name](**kwargs)
+    except KeyError as exc:  # smp raises KeyError for an unknown encoder
+        raise ValueError(f"cannot build {name!r} with encoder {encoder!r}: {exc}") from exc

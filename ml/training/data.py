@@ -1,0 +1,147 @@
+"""Training slices from phantom cases rendered on the fly (no files).
+
+Each case gives its sagittal and axial slices, preprocessed exactly as at inference
+(ml.preprocessing) and paired with *soft* targets: the one-hot labels resampled with the same
+bilinear filter as the image, so a target pixel holds the fraction of each structure inside it
+and the network learns sub-pixel boundaries. Targets are kept as uint8 (fraction x 255).
+
+Batches place slices on a fixed square canvas (random position: translation), then apply a
+random small rotation and zoom (image and targets through the same grid: label-safe), an
+intensity scale/shift/gamma, and for axial slices a left-right mirror that also swaps the
+left/right muscle labels (after mirroring, image right is still the patient's left). Sagittal
+slices are never mirrored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ml.labels import NUM_CLASSES, PARASPINAL_MUSCLE_LEFT, PARASPINAL_MUSCLE_RIGHT
+from ml.phantom import AXIAL, SAGITTAL, PhantomSpec, phantom_spec_random, render_phantom
+from ml.preprocessing import Preprocessing, prepare_slices, resample
+
+
+@dataclass
+class SlicePool:
+    images: list[torch.Tensor] = field(default_factory=list)
+    """Each (1, h, w) float16, normalised and resampled."""
+    targets: list[torch.Tensor] = field(default_factory=list)
+    """Each (NUM_CLASSES, h, w) uint8: structure fraction x 255."""
+    sagittal: list[bool] = field(default_factory=list)
+    """Sagittal slices cannot tell the left from the right muscle: trained side-agnostic."""
+    case_seeds: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        n_sag = sum(self.sagittal)
+        return {"sagittal_slices": n_sag, "axial_slices": len(self) - n_sag}
+
+
+def case_spec(seed: int, *, randomise_acquisition: bool) -> PhantomSpec:
+    """The random phantom for `seed`, optionally with a random pixel size and thickness."""
+    spec = phantom_spec_random(seed)
+    if not randomise_acquisition:
+        return spec
+    rng = np.random.default_rng([0xACC, seed])
+    return dataclasses.replace(
+        spec,
+        sagittal_pixel_mm=round(float(rng.uniform(0.7, 1.2)), 4),
+        axial_pixel_mm=round(float(rng.uniform(0.6, 1.0)), 4),
+        sagittal_thickness_mm=round(float(rng.uniform(3.0, 4.0)), 2),
+        axial_thickness_mm=round(float(rng.uniform(3.0, 4.0)), 2),
+    )
+
+
+def add_case(pool: SlicePool, seed: int, prep: Preprocessing, *, randomise_acquisition: bool) -> None:
+    rendering = render_phantom(case_spec(seed, randomise_acquisition=randomise_acquisition))
+    for key in (SAGITTAL, AXIAL):
+        series = rendering.series[key]
+        spacing = series.geometry.pixel_spacing_mm
+        x = prepare_slices(torch.from_numpy(series.image.astype(np.float32)), spacing, prep)
+        onehot = F.one_hot(torch.from_numpy(series.labels).long(), NUM_CLASSES)
+        soft = resample(onehot.permute(0, 3, 1, 2).float(), (x.shape[-2], x.shape[-1]))
+        soft_u8 = (soft.clamp(0, 1) * 255).round().to(torch.uint8)
+        for k in range(x.shape[0]):
+            pool.images.append(x[k].to(torch.float16))
+            pool.targets.append(soft_u8[k])
+            pool.sagittal.append(key == SAGITTAL)
+    pool.case_seeds.append(seed)
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    rotation_deg: float = 6.0
+    zoom: float = 0.1
+    intensity_scale: float = 0.15
+    intensity_shift: float = 0.05
+    gamma: float = 0.25
+    mirror_axial: bool = True
+
+
+def make_batch(
+    pool: SlicePool,
+    indices: list[int],
+    canvas: int,
+    rng: np.random.Generator,
+    aug: Augmentation | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(images (B, 1, C, C) float32, soft targets (B, K, C, C) float32, sagittal (B,) bool)."""
+    b = len(indices)
+    images = torch.zeros((b, 1, canvas, canvas))
+    targets = torch.zeros((b, NUM_CLASSES, canvas, canvas))
+    targets[:, 0] = 1.0
+    for n, i in enumerate(indices):
+        img = pool.images[i].float()
+        tgt = pool.targets[i].float() / 255.0
+        h, w = img.shape[-2:]
+        # random window of the slice onto a random place of the canvas
+        sy = int(rng.integers(0, h - canvas + 1)) if h > canvas else 0
+        sx = int(rng.integers(0, w - canvas + 1)) if w > canvas else 0
+        hh, ww = min(h, canvas), min(w, canvas)
+        dy = int(rng.integers(0, canvas - hh + 1))
+        dx = int(rng.integers(0, canvas - ww + 1))
+        images[n, :, dy : dy + hh, dx : dx + ww] = img[:, sy : sy + hh, sx : sx + ww]
+        targets[n, :, dy : dy + hh, dx : dx + ww] = tgt[:, sy : sy + hh, sx : sx + ww]
+    sagittal = torch.tensor([pool.sagittal[i] for i in indices])
+    if aug is None:
+        return images, targets, sagittal
+
+    if aug.mirror_axial:
+        flip = torch.from_numpy(rng.random(b) < 0.5) & ~sagittal
+        if flip.any():
+            images[flip] = images[flip].flip(-1)
+            t = targets[flip].flip(-1)
+            swapped = t.clone()
+            swapped[:, PARASPINAL_MUSCLE_LEFT] = t[:, PARASPINAL_MUSCLE_RIGHT]
+            swapped[:, PARASPINAL_MUSCLE_RIGHT] = t[:, PARASPINAL_MUSCLE_LEFT]
+            targets[flip] = swapped
+
+    angle = np.deg2rad(rng.uniform(-aug.rotation_deg, aug.rotation_deg, b))
+    scale = np.exp(rng.uniform(-aug.zoom, aug.zoom, b))
+    theta = np.zeros((b, 2, 3))
+    theta[:, 0, 0] = np.cos(angle) * scale
+    theta[:, 0, 1] = -np.sin(angle) * scale
+    theta[:, 1, 0] = np.sin(angle) * scale
+    theta[:, 1, 1] = np.cos(angle) * scale
+    grid = F.affine_grid(
+        torch.from_numpy(theta).float(), [b, 1, canvas, canvas], align_corners=False
+    )
+    images = F.grid_sample(images, grid, mode="bilinear", align_corners=False)
+    targets = F.grid_sample(targets, grid, mode="bilinear", align_corners=False)
+    # outside the source canvas is background
+    targets[:, 0] += (1.0 - targets.sum(dim=1)).clamp_min(0.0)
+
+    s = torch.from_numpy(np.exp(rng.uniform(-aug.intensity_scale, aug.intensity_scale, b))).float()
+    g = torch.from_numpy(np.exp(rng.uniform(-aug.gamma, aug.gamma, b))).float()
+    o = torch.from_numpy(rng.uniform(-aug.intensity_shift, aug.intensity_shift, b)).float()
+    images = images.clamp_min(0.0) ** g[:, None, None, None] * s[:, None, None, None]
+    images = images + o[:, None, None, None]
+    return images, targets, sagittal
