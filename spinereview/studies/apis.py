@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -8,6 +10,7 @@ from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import viewsets
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -70,8 +73,21 @@ class ReadSubmitApi(APIView):
         return Response(read_payload(version))
 
 
+class OctetStreamRenderer(BaseRenderer):
+    """Binary payloads as they are; an error body (a dict) as JSON text."""
+
+    media_type = "application/octet-stream"
+    format = "bin"
+    charset = None
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Mapping[str, Any] | None = None) -> bytes:
+        return data if isinstance(data, bytes) else json.dumps(data).encode()
+
+
 class AISegmentationLabelsApi(APIView):
     """Raw uint8 labels, C order (z, y, x); z follows the segmentation's sop_instance_uids."""
+
+    renderer_classes = [OctetStreamRenderer, JSONRenderer]
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request: Request, pk: str) -> HttpResponse:
