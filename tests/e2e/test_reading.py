@@ -84,8 +84,8 @@ def test_reader_grades_in_the_viewer_and_lead_sees_kappa(
     for level, value in zip(LEVELS, READER1, strict=True):
         page.check(f'input[name="grade-{level}-central_canal"][value="{value}"]')
     page.wait_for_selector('#viewer-root[data-read-version="5"]', timeout=15_000)
-    page.on("dialog", lambda dialog: dialog.accept())
     page.click("#submit-read")
+    page.click("#submit-confirm")
     page.wait_for_selector('#viewer-root[data-submitted="true"]', timeout=15_000)
     latest = ReadVersion.objects.filter(assignment=assignment).order_by("-version").first()
     assert latest is not None
