@@ -192,11 +192,13 @@ def assign_levels(
 
     ``level_names`` run superior to inferior (default L1-L2 ... L5-S1). Discs are sorted by
     patient z (LPS +z superior), whatever their input order. When the number of discs equals
-    the number of names, each disc gets its name and ``ambiguous`` is False. Otherwise the
-    result is flagged ``ambiguous`` with a ``reason``; the lowest discs still carry
-    provisional names counted from the inferior end, extra superior discs are listed in
-    ``unnamed``, and :meth:`LevelAssignment.centres_by_level` refuses to hand them out unless
-    asked explicitly.
+    the number of names, each disc gets its name and ``ambiguous`` is False. When there are
+    more discs than names, the lowest discs are named and the extra superior ones (T12-L1 and
+    above, which a lumbar sagittal field of view usually shows) are listed in ``unnamed``;
+    ``reason`` says so but the assignment is not ambiguous. When there are fewer discs than
+    names, a lumbar level is missing and the result is flagged ``ambiguous``: the lowest discs
+    still carry provisional names counted from the inferior end, and
+    :meth:`LevelAssignment.centres_by_level` refuses to hand them out unless asked explicitly.
 
     Counting from the sacrum is how readers count on a lumbar sagittal view; it is wrong with a
     transitional lumbosacral vertebra, which is why a count mismatch is never resolved silently.
@@ -225,6 +227,9 @@ def assign_levels(
     unnamed = tuple(ordered[: len(ordered) - n_named])
     if len(ordered) == len(names):
         return LevelAssignment(discs=discs, ambiguous=False, reason="")
+    if len(ordered) > len(names):
+        reason = f"{len(unnamed)} disc(s) above {names[0]} left unnamed (counted from the inferior end)"
+        return LevelAssignment(discs=discs, ambiguous=False, reason=reason, unnamed=unnamed)
     if not ordered:
         reason = f"no disc found; expected {len(names)} ({names[0]} to {names[-1]})"
     else:

@@ -135,9 +135,11 @@ def test_four_discs_are_flagged_ambiguous_not_guessed_silently() -> None:
 
 
 def test_six_discs_leave_the_highest_unnamed() -> None:
+    """A lumbar sagittal view usually shows T12-L1 too: counting from the sacrum is unambiguous."""
     assignment = assign_levels(_discs([100.0, 60.0, 20.0, -20.0, -60.0, -100.0]))
-    assert assignment.ambiguous
-    assert "found 6 discs" in assignment.reason
+    assert not assignment.ambiguous
+    assert assignment.reason == "1 disc(s) above L1-L2 left unnamed (counted from the inferior end)"
+    assert list(assignment.centres_by_level()) == list(LUMBAR_DISC_LEVELS)
     assert [d.centre_mm[2] for d in assignment.unnamed] == [100.0]
     assert [d.level for d in assignment.discs] == list(LUMBAR_DISC_LEVELS)
 
