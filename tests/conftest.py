@@ -62,7 +62,7 @@ def celery_worker_process(django_db_setup: None, django_db_blocker: object, medi
         redis.Redis.from_url(broker).flushdb()
     elif broker.startswith("filesystem://"):
         shutil.rmtree(settings.CELERY_BROKER_DIR, ignore_errors=True)
-        for folder in ("queue", "processed"):
+        for folder in ("queue", "processed", "control"):
             (Path(settings.CELERY_BROKER_DIR) / folder).mkdir(parents=True, exist_ok=True)
     db = connection.settings_dict
     if db["ENGINE"].endswith("postgresql"):
