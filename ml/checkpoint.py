@@ -108,7 +108,7 @@ def load_model(model_dir: Path, device: str = "cpu") -> tuple[nn.Module, dict[st
         raise ValueError(
             f"{weights} does not match the architecture in {CONFIG}: {first_line}"
         ) from exc
-    model.to(device).eval()
+    model.to(device, memory_format=torch.channels_last).eval()
     return model, config, model_version(config["name"], weights)
 
 

@@ -134,7 +134,9 @@ class Segmenter:
                 chunk = torch.from_numpy(array[start : start + self._batch_size])
                 x = prepare_slices(chunk, (spacing[1], spacing[2]), self._prep)
                 hs, ws = x.shape[-2:]
-                x = pad_to_multiple(x, self._prep.pad_multiple).to(self._device)
+                x = pad_to_multiple(x, self._prep.pad_multiple).to(
+                    self._device, memory_format=torch.channels_last
+                )
                 with torch.autocast(device_type, enabled=device_type == "cuda"):
                     logits = self._model(x)
                 logits = resample(logits[..., :hs, :ws].float(), (h, w))

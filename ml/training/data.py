@@ -21,9 +21,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ml.labels import NUM_CLASSES, PARASPINAL_MUSCLE_LEFT, PARASPINAL_MUSCLE_RIGHT
+from ml.labels import (
+    DURAL_SAC,
+    INTERVERTEBRAL_DISC,
+    NUM_CLASSES,
+    PARASPINAL_MUSCLE_LEFT,
+    PARASPINAL_MUSCLE_RIGHT,
+    SPINAL_CANAL,
+    VERTEBRAL_BODY,
+)
 from ml.phantom import AXIAL, SAGITTAL, PhantomSpec, phantom_spec_random, render_phantom
 from ml.preprocessing import Preprocessing, prepare_slices, resample
+
+
+SPINE_LABELS = [VERTEBRAL_BODY, INTERVERTEBRAL_DISC, SPINAL_CANAL, DURAL_SAC]
+FOCUS_POINTS = 256
 
 
 @dataclass
@@ -34,6 +46,8 @@ class SlicePool:
     """Each (NUM_CLASSES, h, w) uint8: structure fraction x 255."""
     sagittal: list[bool] = field(default_factory=list)
     """Sagittal slices cannot tell the left from the right muscle: trained side-agnostic."""
+    focus: list[torch.Tensor] = field(default_factory=list)
+    """Each (n, 2) int16 (row, column): pixels of the spine (labels 1-4) to centre crops on."""
     case_seeds: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -69,10 +83,16 @@ def add_case(pool: SlicePool, seed: int, prep: Preprocessing, *, randomise_acqui
         onehot = F.one_hot(torch.from_numpy(series.labels).long(), NUM_CLASSES)
         soft = resample(onehot.permute(0, 3, 1, 2).float(), (x.shape[-2], x.shape[-1]))
         soft_u8 = (soft.clamp(0, 1) * 255).round().to(torch.uint8)
+        spine = soft[:, SPINE_LABELS].sum(dim=1) > 0.5
         for k in range(x.shape[0]):
             pool.images.append(x[k].to(torch.float16))
             pool.targets.append(soft_u8[k])
             pool.sagittal.append(key == SAGITTAL)
+            points = torch.nonzero(spine[k]).to(torch.int16)
+            if len(points) > FOCUS_POINTS:
+                step = len(points) // FOCUS_POINTS + 1
+                points = points[::step]
+            pool.focus.append(points)
     pool.case_seeds.append(seed)
 
 
@@ -92,24 +112,40 @@ def make_batch(
     canvas: int,
     rng: np.random.Generator,
     aug: Augmentation | None,
+    *,
+    focus_probability: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(images (B, 1, C, C) float32, soft targets (B, K, C, C) float32, sagittal (B,) bool)."""
+    """(images (B, 1, C, C) float32, soft targets (B, K, C, C) float32, sagittal (B,) bool).
+
+    Each slice is cut to a C x C window (zero/background outside the slice) centred, with
+    probability `focus_probability`, near a random spine pixel, otherwise anywhere.
+    """
     b = len(indices)
     images = torch.zeros((b, 1, canvas, canvas))
     targets = torch.zeros((b, NUM_CLASSES, canvas, canvas))
     targets[:, 0] = 1.0
     for n, i in enumerate(indices):
-        img = pool.images[i].float()
-        tgt = pool.targets[i].float() / 255.0
+        img = pool.images[i]
+        tgt = pool.targets[i]
         h, w = img.shape[-2:]
-        # random window of the slice onto a random place of the canvas
-        sy = int(rng.integers(0, h - canvas + 1)) if h > canvas else 0
-        sx = int(rng.integers(0, w - canvas + 1)) if w > canvas else 0
-        hh, ww = min(h, canvas), min(w, canvas)
-        dy = int(rng.integers(0, canvas - hh + 1))
-        dx = int(rng.integers(0, canvas - ww + 1))
-        images[n, :, dy : dy + hh, dx : dx + ww] = img[:, sy : sy + hh, sx : sx + ww]
-        targets[n, :, dy : dy + hh, dx : dx + ww] = tgt[:, sy : sy + hh, sx : sx + ww]
+        focus = pool.focus[i] if pool.focus else torch.zeros((0, 2))
+        if len(focus) and rng.random() < focus_probability:
+            cy, cx = (int(v) for v in focus[int(rng.integers(len(focus)))])
+            cy += int(rng.integers(-canvas // 4, canvas // 4 + 1))
+            cx += int(rng.integers(-canvas // 4, canvas // 4 + 1))
+        else:
+            # the window inside the slice, or the slice inside the window
+            lo_y, hi_y = sorted((canvas // 2, h - canvas // 2))
+            lo_x, hi_x = sorted((canvas // 2, w - canvas // 2))
+            cy = int(rng.integers(lo_y, hi_y + 1))
+            cx = int(rng.integers(lo_x, hi_x + 1))
+        y0, x0 = cy - canvas // 2, cx - canvas // 2  # window origin in slice pixels
+        sy, sx = max(0, y0), max(0, x0)
+        ey, ex = min(h, y0 + canvas), min(w, x0 + canvas)
+        if ey <= sy or ex <= sx:
+            continue
+        images[n, :, sy - y0 : ey - y0, sx - x0 : ex - x0] = img[:, sy:ey, sx:ex].float()
+        targets[n, :, sy - y0 : ey - y0, sx - x0 : ex - x0] = tgt[:, sy:ey, sx:ex].float() / 255.0
     sagittal = torch.tensor([pool.sagittal[i] for i in indices])
     if aug is None:
         return images, targets, sagittal

@@ -13,6 +13,7 @@ initialisation (on CPU, with the same thread count). Mixed precision only on CUD
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -42,7 +43,9 @@ class TrainConfig:
     cases: int = 40
     iterations: int = 600
     batch_size: int = 12
-    canvas: int = 192
+    canvas: int = 96
+    focus_probability: float = 0.6
+    time_budget_s: float | None = None
     lr: float = 3e-3
     weight_decay: float = 1e-4
     architecture: str = "unet"
@@ -74,11 +77,14 @@ class TrainConfig:
 PRESETS: dict[str, TrainConfig] = {
     # <= 60 s on 2 CPU cores: a small but clearly working model, for tests and CI
     "test": TrainConfig(
-        preset="test", cases=6, iterations=90, batch_size=8, canvas=160,
-        target_spacing_mm=1.5, heldout_cases=1, lr=4e-3,
+        preset="test", cases=4, iterations=400, batch_size=16, heldout_cases=1,
+        encoder="tu-mobilenetv3_small_100", time_budget_s=38.0, lr=5e-3,
     ),
     # <= 4 min on 2 CPU cores: the demo model (Dice >= 0.9 on the main structures)
-    "demo": TrainConfig(preset="demo"),
+    "demo": TrainConfig(
+        preset="demo", cases=20, iterations=1500, batch_size=16, heldout_cases=3,
+        encoder="tu-mobilenetv3_small_100", time_budget_s=170.0,
+    ),
 }
 
 
@@ -112,6 +118,14 @@ def dice_ce_loss(
     return ce + (1.0 - dice.mean())
 
 
+def learning_rate(peak: float, progress: float, warmup: float = 0.1) -> float:
+    """Linear warm-up to `peak` over the first 10 % of training, then cosine decay to 1 %."""
+    if progress < warmup:
+        return peak * (0.05 + 0.95 * progress / warmup)
+    t = (progress - warmup) / (1.0 - warmup)
+    return peak * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0))))
+
+
 def _device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -143,21 +157,37 @@ def train(
     model = build_model(
         cfg.architecture, in_channels=1, classes=NUM_CLASSES, encoder=cfg.encoder,
         encoder_depth=cfg.encoder_depth, decoder_channels=cfg.decoder_channels,
-    ).to(device)
+    ).to(device, memory_format=torch.channels_last)  # ~1.5-2x faster convolutions on CPU
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=cfg.lr, total_steps=cfg.iterations, pct_start=0.15
-    )
     use_amp = device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     aug = Augmentation()
     model.train()
     t_train = time.perf_counter()
     running = 0.0
-    for it in range(cfg.iterations):
+    it = 0
+    stopped_by = "iterations"
+    while True:
+        # progress drives the learning rate; it is it/iterations unless the time budget runs
+        # out first (a busy machine), in which case the schedule is compressed to fit
+        progress = it / cfg.iterations
+        if cfg.time_budget_s is not None:
+            elapsed = time.perf_counter() - t_train
+            if elapsed / cfg.time_budget_s > progress:
+                progress = elapsed / cfg.time_budget_s
+                stopped_by = "time budget"
+            else:
+                stopped_by = "iterations"
+        if progress >= 1.0:
+            break
+        for group in optimiser.param_groups:
+            group["lr"] = learning_rate(cfg.lr, progress)
         idx = rng.integers(0, len(pool), cfg.batch_size).tolist()
-        images, targets, sagittal = make_batch(pool, idx, cfg.canvas, rng, aug)
-        images, targets, sagittal = images.to(device), targets.to(device), sagittal.to(device)
+        images, targets, sagittal = make_batch(
+            pool, idx, cfg.canvas, rng, aug, focus_probability=cfg.focus_probability
+        )
+        images = images.to(device, memory_format=torch.channels_last)
+        targets, sagittal = targets.to(device), sagittal.to(device)
         with torch.autocast("cuda", enabled=use_amp):
             logits = model(images)
         loss = dice_ce_loss(logits, targets, sagittal)
@@ -165,10 +195,11 @@ def train(
         scaler.scale(loss).backward()
         scaler.step(optimiser)
         scaler.update()
-        schedule.step()
-        running = 0.9 * running + 0.1 * float(loss) if it else float(loss)
-        if (it + 1) % 25 == 0 or it + 1 == cfg.iterations:
-            log(f"iter {it + 1}/{cfg.iterations} loss {running:.4f} "
+        value = float(loss.detach())
+        running = 0.9 * running + 0.1 * value if it else value
+        it += 1
+        if it % 50 == 0:
+            log(f"iter {it}/{cfg.iterations} loss {running:.4f} "
                 f"({time.perf_counter() - t_train:.0f} s)")
     train_seconds = time.perf_counter() - t_train
     model.eval()
@@ -200,7 +231,7 @@ def train(
             "slices": len(pool),
             **pool.counts,
             "loss": "soft cross-entropy + soft Dice; muscle sides merged on sagittal slices",
-            "optimiser": f"AdamW, OneCycle max lr {cfg.lr}",
+            "optimiser": f"AdamW, peak lr {cfg.lr}, warm-up then cosine (ml.training.train)",
             "torch": torch.__version__,
         },
     }
@@ -218,8 +249,11 @@ def train(
             "data_seconds": round(t_data, 1),
             "training_seconds": round(train_seconds, 1),
             "total_seconds": round(time.perf_counter() - t0, 1),
-            "iterations": cfg.iterations,
-            "samples_seen": cfg.iterations * cfg.batch_size,
+            "iterations": it,
+            "iterations_planned": cfg.iterations,
+            "stopped_by": stopped_by,
+            "final_loss": round(running, 4),
+            "samples_seen": it * cfg.batch_size,
             "device": device,
             "threads": cfg.threads,
         }
