@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -83,13 +82,22 @@ def test_reader_grades_in_the_viewer_and_lead_sees_kappa(
 
     for level, value in zip(LEVELS, READER1, strict=True):
         page.check(f'input[name="grade-{level}-central_canal"][value="{value}"]')
-    page.wait_for_selector('#viewer-root[data-read-version="5"]', timeout=15_000)
+    # Autosave may coalesce quick changes into fewer versions: wait until the last one is saved.
+    page.wait_for_function(
+        """() => document.querySelectorAll('#viewer-root input[type=radio]:checked').length === 5
+              && /^Saved v[1-9]/.test(document.querySelector('#save-status')?.textContent ?? '')""",
+        timeout=15_000,
+    )
+    saved_version = int(root.get_attribute("data-read-version") or 0)
+    saved = ReadVersion.objects.get(assignment=assignment, version=saved_version)
+    assert sorted((g.level, g.value) for g in saved.grades.all()) == sorted(zip(LEVELS, READER1, strict=True))
     page.click("#submit-read")
     page.click("#submit-confirm")
     page.wait_for_selector('#viewer-root[data-submitted="true"]', timeout=15_000)
     latest = ReadVersion.objects.filter(assignment=assignment).order_by("-version").first()
     assert latest is not None
     assert latest.submitted
+    assert latest.version == saved_version + 1
     assert sorted((g.level, g.value) for g in latest.grades.all()) == sorted(zip(LEVELS, READER1, strict=True))
     assert errors == []
 
@@ -103,5 +111,5 @@ def test_reader_grades_in_the_viewer_and_lead_sees_kappa(
     expected = cohen_kappa_score(READER1, READER2, categories=["0", "1", "2", "3"], weights="quadratic").kappa
     assert lead_page.locator("#kappa-reader1-reader2 .kappa").inner_text() == f"{expected:.3f}"
     assert lead_page.locator("#kappa-reader1-reader2 td").nth(2).inner_text() == "5"
-    api = json.loads(lead_page.goto(f"{base}/api/v1/reader-studies/e2e/agreement/").text())
+    api = lead_page.request.get(f"{base}/api/v1/reader-studies/e2e/agreement/", headers={"Accept": "application/json"}).json()
     assert api["pairs"][0]["kappa_quadratic"] == round(expected, 4)
