@@ -108,7 +108,9 @@ def load_model(model_dir: Path, device: str = "cpu") -> tuple[nn.Module, dict[st
         raise ValueError(
             f"{weights} does not match the architecture in {CONFIG}: {first_line}"
         ) from exc
-    model.to(device, memory_format=torch.channels_last).eval()
+    from ml.models.registry import channels_last
+
+    model = channels_last(model, device).eval()
     return model, config, model_version(config["name"], weights)
 
 

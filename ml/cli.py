@@ -11,13 +11,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-
 SLICES_PER_CASE = 40
 """A default phantom case has 15 sagittal and 25 axial slices."""
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ml.training.train import PRESETS, TrainConfig, train
+    from ml.training.train import PRESETS, train
 
     cfg = PRESETS[args.preset]
     changes: dict[str, object] = {}

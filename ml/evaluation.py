@@ -62,7 +62,7 @@ def evaluate_segmenter(
                 p = result.labels == label
                 t = series.labels == label
                 counts[key][label] += (int(np.count_nonzero(p & t)), int(p.sum()), int(t.sum()))
-    total = {label: sum(counts[key][label] for key in SERIES_KEYS) for label in LABEL_MAP}
+    total = {label: np.sum([counts[key][label] for key in SERIES_KEYS], axis=0) for label in LABEL_MAP}
     scores = _scores(total)
     return {
         "cases": len(seeds),

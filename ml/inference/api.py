@@ -199,7 +199,7 @@ def _assign_sides(
     if not muscle.any():
         return
     # patient x (up to a constant) of every index along each axis
-    x_axes = [np.arange(n) * s * directions[a][0] for a, (n, s) in enumerate(zip(labels.shape, spacing))]
+    x_axes = [np.arange(n) * s * directions[a][0] for a, (n, s) in enumerate(zip(labels.shape, spacing, strict=True))]
     px = x_axes[0][:, None, None] + x_axes[1][None, :, None] + x_axes[2][None, None, :]
     spine = np.isin(labels, _SPINE_LABELS)
     px_full = np.broadcast_to(px, labels.shape)

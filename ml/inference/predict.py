@@ -49,12 +49,11 @@ def read_dicom_series(folder: str | os.PathLike[str]) -> DicomSeries:
     positions = np.array([[float(v) for v in ds.ImagePositionPatient] for ds in datasets])
     along = positions @ normal
     steps = np.diff(along)
-    if len(steps):
-        z_spacing = float(np.median(steps))
-    else:
-        z_spacing = float(getattr(datasets[0], "SpacingBetweenSlices", datasets[0].SliceThickness))
-    if z_spacing <= 0:
-        raise ValueError("two slices share one position")
+    if np.any(steps < 1e-3):
+        raise ValueError("two slices of the series share one position")
+    # blocks of axial slices are not evenly spaced: the typical (median) step stands for all
+    single = float(getattr(datasets[0], "SpacingBetweenSlices", datasets[0].SliceThickness))
+    z_spacing = float(np.median(steps)) if len(steps) else single
     rows, cols = int(datasets[0].Rows), int(datasets[0].Columns)
     if any((int(ds.Rows), int(ds.Columns)) != (rows, cols) for ds in datasets):
         raise ValueError("slices of different sizes in one series")
@@ -63,7 +62,7 @@ def read_dicom_series(folder: str | os.PathLike[str]) -> DicomSeries:
     return DicomSeries(
         volume=volume,
         spacing_mm=(z_spacing, ps[0], ps[1]),
-        axis_directions=axis_directions_from_dicom(iop, positions[0], positions[-1]),
+        axis_directions=axis_directions_from_dicom(iop.tolist(), positions[0], positions[-1]),
         sop_instance_uids=tuple(str(ds.SOPInstanceUID) for ds in datasets),
         series_instance_uid=next(iter(series)),
     )

@@ -77,3 +77,11 @@ def build_model(
         return MODEL_REGISTRY[name](**kwargs)
     except KeyError as exc:  # smp raises KeyError for an unknown encoder
         raise ValueError(f"cannot build {name!r} with encoder {encoder!r}: {exc}") from exc
+
+
+def channels_last(model: nn.Module, device: str) -> nn.Module:
+    """Move to `device` in channels-last memory format (1.5-2x faster convolutions on CPU)."""
+    import torch
+
+    moved: nn.Module = model.to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    return moved

@@ -33,7 +33,6 @@ from ml.labels import (
 from ml.phantom import AXIAL, SAGITTAL, PhantomSpec, phantom_spec_random, render_phantom
 from ml.preprocessing import Preprocessing, prepare_slices, resample
 
-
 SPINE_LABELS = [VERTEBRAL_BODY, INTERVERTEBRAL_DISC, SPINAL_CANAL, DURAL_SAC]
 FOCUS_POINTS = 256
 

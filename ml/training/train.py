@@ -28,7 +28,7 @@ from ml.checkpoint import FORMAT, write_checkpoint
 from ml.evaluation import HELDOUT_SEED_BASE, evaluate_segmenter
 from ml.inference.api import Segmenter
 from ml.labels import LABEL_MAP, NUM_CLASSES, PARASPINAL_MUSCLE_LEFT, PARASPINAL_MUSCLE_RIGHT
-from ml.models.registry import build_model
+from ml.models.registry import build_model, channels_last
 from ml.preprocessing import Preprocessing
 from ml.training.data import Augmentation, SlicePool, add_case, make_batch
 
@@ -71,7 +71,7 @@ class TrainConfig:
 
     @property
     def model_name(self) -> str:
-        return self.name or f"phantom-{self.architecture}-{self.encoder}"
+        return self.name or f"phantom-{self.preset}-{self.architecture}"
 
 
 PRESETS: dict[str, TrainConfig] = {
@@ -83,7 +83,7 @@ PRESETS: dict[str, TrainConfig] = {
     # <= 4 min on 2 CPU cores: the demo model (Dice >= 0.9 on the main structures)
     "demo": TrainConfig(
         preset="demo", cases=20, iterations=1500, batch_size=16, heldout_cases=3,
-        encoder="tu-mobilenetv3_small_100", time_budget_s=170.0,
+        encoder="tu-mobilenetv3_small_100", time_budget_s=170.0, lr=5e-3,
     ),
 }
 
@@ -157,7 +157,8 @@ def train(
     model = build_model(
         cfg.architecture, in_channels=1, classes=NUM_CLASSES, encoder=cfg.encoder,
         encoder_depth=cfg.encoder_depth, decoder_channels=cfg.decoder_channels,
-    ).to(device, memory_format=torch.channels_last)  # ~1.5-2x faster convolutions on CPU
+    )
+    model = channels_last(model, device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     use_amp = device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)

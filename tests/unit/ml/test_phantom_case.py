@@ -271,7 +271,10 @@ def test_truth_muscles_on_the_patients_sides(case: PhantomCase) -> None:
 def test_bad_patient_fields_rejected(tmp_path: Path, kwargs: dict[str, str], message: str) -> None:
     args = {"patient_id": "P", "patient_name": "N"} | kwargs
     with pytest.raises(ValueError, match=message):
-        write_phantom_case(phantom_spec_random(1), tmp_path / "x", **args)
+        write_phantom_case(
+            phantom_spec_random(1), tmp_path / "x", patient_id=args["patient_id"],
+            patient_name=args["patient_name"],
+        )
     assert not (tmp_path / "x").exists()
 
 
