@@ -202,8 +202,11 @@ def ai_level_measurements_compute(*, dicom_study_id: str, model_version_id: str)
     centres = disc_centres(sag_labels, sag_geometry, _label_value(sagittal.label_map, DISC_LABEL_NAME))
     assignment = assign_levels(centres, LEVELS)
     flag = assignment.reason if assignment.ambiguous else ""
-    slice_levels = axial_slice_levels(ax_geometry, assignment.centres_by_level(allow_ambiguous=True))
-    per_level = dsca_by_level_mm2(ax_labels, ax_geometry, slice_levels, _label_value(axial.label_map, DURAL_SAC_LABEL_NAME))
+    named = assignment.centres_by_level(allow_ambiguous=True)
+    per_level = {}
+    if named:  # with no disc found there is nothing to place the axial slices against: every level is flagged
+        slice_levels = axial_slice_levels(ax_geometry, named)
+        per_level = dsca_by_level_mm2(ax_labels, ax_geometry, slice_levels, _label_value(axial.label_map, DURAL_SAC_LABEL_NAME))
     rows = []
     with transaction.atomic():
         for level in LEVELS:
