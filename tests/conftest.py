@@ -15,7 +15,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-TEST_MODEL_DIR = REPO / "var" / "models" / "phantom-test"
+# The demo's model: the pipeline and end-to-end tests check real masks and per-level DSCA, which
+# need the demo preset's quality; it is trained once (minutes on a CPU) and shared with ./run demo.
+TEST_MODEL_DIR = REPO / "var" / "models" / "phantom-demo"
 
 
 def _run(args: list[str], **kwargs: object) -> None:
@@ -32,9 +34,9 @@ def phantom_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def test_model_dir() -> Path:
-    """The small phantom model (`--preset test`), trained once and cached under var/models."""
+    """The phantom model (`--preset demo`), trained once and cached under var/models."""
     if not (TEST_MODEL_DIR / "weights.pt").is_file():
-        _run([sys.executable, "-m", "ml", "train", "--preset", "test", "--out", str(TEST_MODEL_DIR)])
+        _run([sys.executable, "-m", "ml", "train", "--preset", "demo", "--out", str(TEST_MODEL_DIR)])
     return TEST_MODEL_DIR
 
 

@@ -25,6 +25,7 @@ from spinereview.morphometry import (
     axial_slice_levels,
     disc_centres,
     dsca_by_level_mm2,
+    intervertebral_discs,
 )
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DISC_LABEL_NAME = "intervertebral_disc"
+VERTEBRAL_BODY_LABEL_NAME = "vertebral_body"
 DURAL_SAC_LABEL_NAME = "dural_sac"
 LEVELS = ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1")
 
@@ -199,7 +201,10 @@ def ai_level_measurements_compute(*, dicom_study_id: str, model_version_id: str)
     sagittal, axial = by_orientation["sagittal"], by_orientation["axial"]
     sag_labels, sag_geometry = _segmentation_with_geometry(sagittal)
     ax_labels, ax_geometry = _segmentation_with_geometry(axial)
-    centres = disc_centres(sag_labels, sag_geometry, _label_value(sagittal.label_map, DISC_LABEL_NAME))
+    centres = intervertebral_discs(
+        disc_centres(sag_labels, sag_geometry, _label_value(sagittal.label_map, DISC_LABEL_NAME)),
+        disc_centres(sag_labels, sag_geometry, _label_value(sagittal.label_map, VERTEBRAL_BODY_LABEL_NAME)),
+    )
     assignment = assign_levels(centres, LEVELS)
     flag = assignment.reason if assignment.ambiguous else ""
     named = assignment.centres_by_level(allow_ambiguous=True)

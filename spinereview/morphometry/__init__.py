@@ -21,6 +21,7 @@ from spinereview.morphometry.levels import (
     assign_levels,
     axial_slice_levels,
     disc_centres,
+    intervertebral_discs,
 )
 from spinereview.morphometry.stenosis import (
     DEFAULT_DSCA_CUTOFFS_MM2,
@@ -48,6 +49,7 @@ __all__ = [
     "check_label_volume",
     "disc_centres",
     "dsca_by_level_mm2",
+    "intervertebral_discs",
     "stenosis_grade_from_dsca",
     "structure_area_per_slice_mm2",
 ]

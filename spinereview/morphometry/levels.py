@@ -18,6 +18,7 @@ from spinereview.morphometry.areas import check_label_volume
 from spinereview.morphometry.geometry import SeriesGeometry, Vector3
 
 __all__ = [
+    "intervertebral_discs",
     "LUMBAR_DISC_LEVELS",
     "DiscCentre",
     "LevelAssignment",
@@ -182,6 +183,46 @@ def disc_centres(
         )
     found.sort(key=lambda disc: -disc.centre_mm[2])
     return tuple(found)
+
+
+def intervertebral_discs(
+    discs: Sequence[DiscCentre],
+    vertebrae: Sequence[DiscCentre],
+    *,
+    min_fraction_of_median: float = 0.2,
+) -> tuple[DiscCentre, ...]:
+    """The disc components that sit between two vertebral bodies, superior to inferior.
+
+    A segmentation can label disc-like tissue where no disc is: below the sacrum, or small
+    fragments. Counting levels from the inferior end would then name every disc one level too
+    low. Two rules remove such components before :func:`assign_levels`:
+
+    1. fragments: a disc (vertebra) whose volume is below ``min_fraction_of_median`` times the
+       median disc (vertebra) volume is dropped;
+    2. position: a disc is kept only if some remaining vertebral body centre lies above it and
+       another below it along patient z (LPS, +z superior).
+
+    Both inputs come from :func:`disc_centres` (on the disc label and on the vertebral-body label).
+
+    Raises:
+        ValueError: ``min_fraction_of_median`` is not in [0, 1).
+    """
+    if not 0.0 <= min_fraction_of_median < 1.0:
+        raise ValueError(f"min_fraction_of_median must be in [0, 1), got {min_fraction_of_median}")
+
+    def substantial(items: Sequence[DiscCentre]) -> list[DiscCentre]:
+        if not items:
+            return []
+        median = float(np.median([item.volume_mm3 for item in items]))
+        return [item for item in items if item.volume_mm3 >= min_fraction_of_median * median]
+
+    bodies_z = [body.centre_mm[2] for body in substantial(vertebrae)]
+    kept = [
+        disc
+        for disc in substantial(discs)
+        if any(z > disc.centre_mm[2] for z in bodies_z) and any(z < disc.centre_mm[2] for z in bodies_z)
+    ]
+    return tuple(sorted(kept, key=lambda disc: -disc.centre_mm[2]))
 
 
 def assign_levels(

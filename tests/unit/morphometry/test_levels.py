@@ -18,6 +18,7 @@ from spinereview.morphometry import (
     assign_levels,
     axial_slice_levels,
     disc_centres,
+    intervertebral_discs,
 )
 
 # Sagittal series: slice k at patient x = -6 + 3k mm (right to left), columns run posterior
@@ -236,3 +237,29 @@ def test_axial_slice_levels_rejects_bad_centres() -> None:
         axial_slice_levels(geometry, {"L4-L5": (0.0, 1.0)})
     with pytest.raises(ValueError, match="3 finite numbers"):
         axial_slice_levels(geometry, {"L4-L5": (0.0, 1.0, float("nan"))})
+
+
+def _blob(z_mm: float, volume_mm3: float) -> DiscCentre:
+    return DiscCentre(centre_mm=(0.0, 5.0, z_mm), voxel_count=int(volume_mm3), volume_mm3=volume_mm3)
+
+
+def test_intervertebral_discs_drop_a_false_disc_below_the_sacrum_and_fragments() -> None:
+    # T12 .. S1 bodies every 36 mm; discs between them, plus a false "disc" below S1, a fragment,
+    # and a vertebral-body speck below everything that must not count as a vertebra.
+    bodies = [_blob(z, 25_000.0) for z in (110.0, 74.0, 38.0, 2.0, -34.0, -70.0, -106.0)] + [_blob(-160.0, 120.0)]
+    true_discs = [_blob(z, 9_000.0) for z in (92.0, 56.0, 20.0, -16.0, -52.0, -88.0)]
+    false_below_sacrum = _blob(-125.0, 6_000.0)
+    fragment = _blob(-150.0, 150.0)
+    kept = intervertebral_discs([*true_discs, false_below_sacrum, fragment], bodies)
+    assert [d.centre_mm[2] for d in kept] == [92.0, 56.0, 20.0, -16.0, -52.0, -88.0]
+    assignment = assign_levels(kept)
+    assert not assignment.ambiguous
+    assert {d.level: d.centre_mm[2] for d in assignment.discs}["L5-S1"] == -88.0
+    assert [d.centre_mm[2] for d in assignment.unnamed] == [92.0]
+
+
+def test_intervertebral_discs_validate_and_handle_empty_input() -> None:
+    assert intervertebral_discs([], []) == ()
+    assert intervertebral_discs(_discs([0.0]), []) == ()
+    with pytest.raises(ValueError, match="min_fraction_of_median"):
+        intervertebral_discs([], [], min_fraction_of_median=1.0)
