@@ -99,16 +99,16 @@ def _ai_grades(cases: list[Case], model_version: ModelVersion, protocol: dict[st
     cutoffs = tuple(float(v) for v in ai_grade.get("dsca_cutoffs_mm2", (100.0, 75.0, 50.0)))
     by_study = {case.dicom_study_id: case for case in cases}
     grades: dict[tuple[str, str], str] = {}
-    flagged: list[str] = []
-    for row in AILevelMeasurement.objects.filter(dicom_study_id__in=by_study, model_version=model_version):
+    flagged: dict[tuple[str, str], list[str]] = {}
+    for row in AILevelMeasurement.objects.filter(dicom_study_id__in=by_study, model_version=model_version).order_by("level"):
         case = by_study[row.dicom_study_id]
         if row.flag:
-            flagged.append(f"{case.label} {row.level}: {row.flag}")
+            flagged.setdefault((case.label, row.flag), []).append(row.level)
         if row.dsca_mm2 is None or row.flag:
             continue
         index = stenosis_grade_from_dsca(row.dsca_mm2, cutoffs_mm2=cutoffs)
         grades[(str(case.pk), row.level)] = categories[min(index, len(categories) - 1)]
-    return grades, flagged
+    return grades, [f"{label} ({', '.join(levels)}): {flag}" for (label, flag), levels in sorted(flagged.items())]
 
 
 def _dice(cases: list[Case], model_version: ModelVersion) -> list[StructureDice]:
