@@ -245,3 +245,40 @@ def load_segmenter(model_dir: str | os.PathLike[str], *, device: str = "auto") -
         segmenter = Segmenter(model, config, version, resolved)
         _CACHE[key] = segmenter
         return segmenter
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What the web side records when it registers a checkpoint folder."""
+
+    name: str
+    model_version: str
+    label_map: dict[int, str]
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+
+
+def checkpoint_describe(model_dir: str | os.PathLike[str]) -> CheckpointInfo:
+    """Validate a checkpoint folder and describe it without importing torch.
+
+    Raises ValueError with the reason when the folder is missing, incomplete or its config is
+    invalid (weights that do not load are reported by `load_segmenter`, on the worker).
+    """
+    import json
+
+    from ml.checkpoint import METRICS, WEIGHTS, model_version, read_config
+
+    path = Path(model_dir).resolve()
+    config = read_config(path)
+    metrics_path = path / METRICS
+    try:
+        metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{metrics_path} is not valid JSON: {exc}") from exc
+    return CheckpointInfo(
+        name=str(config["name"]),
+        model_version=model_version(str(config["name"]), path / WEIGHTS),
+        label_map={int(k): str(v) for k, v in config["label_map"].items()},
+        config=config,
+        metrics=metrics if isinstance(metrics, dict) else {},
+    )

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import threading
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
@@ -28,9 +24,6 @@ from spinereview.morphometry import (
     intervertebral_discs,
 )
 
-if TYPE_CHECKING:
-    from ml.inference.api import Segmenter
-
 logger = logging.getLogger(__name__)
 
 DISC_LABEL_NAME = "intervertebral_disc"
@@ -39,39 +32,24 @@ DURAL_SAC_LABEL_NAME = "dural_sac"
 LEVELS = ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def model_version_register(*, path: Path, activate: bool) -> ModelVersion:
-    """Register a checkpoint folder (weights.pt + config.json); refuse an incomplete one with a reason."""
-    path = path.resolve()
-    weights, config_path = path / "weights.pt", path / "config.json"
-    if not path.is_dir():
-        raise ApplicationError(f"{path} is not a folder")
-    if not weights.is_file() or weights.stat().st_size == 0:
-        raise ApplicationError(f"{path} has no weights.pt (or it is empty)")
+    """Register a checkpoint folder written by `python -m ml train`; refuse an invalid one with the reason."""
+    from ml.inference.api import checkpoint_describe
+
     try:
-        config: dict[str, Any] = json.loads(config_path.read_text())
-    except FileNotFoundError:
-        raise ApplicationError(f"{path} has no config.json") from None
-    except json.JSONDecodeError as exc:
-        raise ApplicationError(f"{config_path} is not valid JSON: {exc}") from None
-    label_map = config.get("label_map")
-    name = config.get("name")
-    if not isinstance(label_map, dict) or not label_map or not isinstance(name, str):
-        raise ApplicationError(f"{config_path} must name the model ('name') and its labels ('label_map')")
-    metrics_path = path / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    version = f"{name}@{_sha256(weights)[:12]}"
+        info = checkpoint_describe(path)
+    except ValueError as exc:
+        raise ApplicationError(f"Checkpoint refused: {exc}") from None
     with transaction.atomic():
         model_version, _ = ModelVersion.objects.get_or_create(
-            version=version,
-            defaults={"name": name, "path": str(path), "label_map": {str(k): v for k, v in label_map.items()}, "config": config, "metrics": metrics},
+            version=info.model_version,
+            defaults={
+                "name": info.name,
+                "path": str(Path(path).resolve()),
+                "label_map": {str(k): v for k, v in info.label_map.items()},
+                "config": info.config,
+                "metrics": info.metrics,
+            },
         )
         if activate:
             ModelVersion.objects.exclude(pk=model_version.pk).filter(is_active=True).update(is_active=False)
@@ -99,20 +77,6 @@ def inference_jobs_request(*, series_ids: list[str]) -> list[InferenceJob]:
     return jobs
 
 
-_segmenters: dict[str, Segmenter] = {}
-_segmenter_lock = threading.Lock()
-
-
-def _segmenter_for(model_version: ModelVersion) -> Segmenter:
-    """One segmenter per model version per worker process, built on first use."""
-    with _segmenter_lock:
-        if model_version.version not in _segmenters:
-            from ml.inference.api import load_segmenter
-
-            _segmenters[model_version.version] = load_segmenter(model_version.path)
-        return _segmenters[model_version.version]
-
-
 def inference_job_execute(*, job_id: str) -> InferenceJob | None:
     """Run one job; safe to run twice (a finished job is left as it is)."""
     with transaction.atomic():
@@ -128,9 +92,16 @@ def inference_job_execute(*, job_id: str) -> InferenceJob | None:
         job.error = ""
         job.save(update_fields=["status", "started", "attempts", "error", "modified"])
     try:
+        from ml.inference.api import axis_directions_from_dicom, load_segmenter
+
         loaded = series_volume_load(series=job.series)
-        segmenter = _segmenter_for(job.model_version)
-        result = segmenter.segment(loaded.volume, loaded.spacing_mm)
+        first, last = loaded.per_slice_attributes[0], loaded.per_slice_attributes[-1]
+        directions = axis_directions_from_dicom(
+            first["ImageOrientationPatient"], first["ImagePositionPatient"], last["ImagePositionPatient"] if len(loaded.per_slice_attributes) > 1 else None
+        )
+        # load_segmenter builds the model once per worker process and returns it on later calls.
+        segmenter = load_segmenter(job.model_version.path)
+        result = segmenter.segment(loaded.volume, loaded.spacing_mm, axis_directions=directions)
         if result.model_version != job.model_version.version:
             raise ApplicationError(
                 f"checkpoint at {job.model_version.path} is now {result.model_version}, registered as {job.model_version.version}"
