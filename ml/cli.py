@@ -25,6 +25,7 @@ def _train(args: argparse.Namespace) -> int:
         ("batch_size", "batch_size"), ("lr", "lr"), ("arch", "architecture"),
         ("encoder", "encoder"), ("name", "name"), ("heldout_cases", "heldout_cases"),
         ("threads", "threads"), ("device", "device"), ("target_spacing", "target_spacing_mm"),
+        ("time_budget", "time_budget_s"),
     ):
         value = getattr(args, flag)
         if value is not None:
@@ -100,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--name", help="model name (the part of the version before '@')")
     t.add_argument("--heldout-cases", type=int)
     t.add_argument("--target-spacing", type=float, help="training pixel size, mm")
+    t.add_argument("--time-budget", type=float,
+                   help="stop training after this many seconds, compressing the learning-rate "
+                        "schedule (off by default: a run is then no longer reproducible)")
     t.add_argument("--threads", type=int)
     t.add_argument("--device")
     t.add_argument("--overwrite", action="store_true", help="replace an existing --out")
