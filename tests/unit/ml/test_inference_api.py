@@ -138,6 +138,7 @@ def _edit_config(**changes: Any) -> Any:
         (_edit_config(preprocessing={"target_spacing_mm": -1, "pad_multiple": 32, "percentile": 99}), "preprocessing"),
     ],
 )
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")  # scse on 16 channels
 def test_broken_checkpoint_refused_with_reason(
     tiny_model: Model, tmp_path: Path, damage: Any, message: str
 ) -> None:
@@ -204,3 +205,16 @@ def test_sides_from_geometry_sagittal() -> None:
 def test_api_module_exports() -> None:
     assert callable(api.load_segmenter)
     assert api.Segmenter.segment.__doc__
+
+
+def test_checkpoint_describe_matches_the_loaded_model(tiny_model: Model, tmp_path: Path) -> None:
+    folder, metrics = tiny_model
+    info = api.checkpoint_describe(folder)
+    assert info.name == "tiny"
+    assert info.model_version == metrics["model_version"] == load_segmenter(folder, device="cpu").model_version
+    assert info.label_map == LABEL_MAP
+    assert info.metrics["dice"] == metrics["dice"]
+    broken = _copy(folder, tmp_path)
+    (broken / "config.json").write_text("[]")
+    with pytest.raises(ValueError, match="JSON object"):
+        api.checkpoint_describe(broken)
