@@ -79,7 +79,7 @@ PRESETS: dict[str, TrainConfig] = {
     # same model on a busy machine too (it only takes longer). Times below are on 2 idle cores.
     # <= 60 s on 2 CPU cores: a small but clearly working model, for tests and CI
     "test": TrainConfig(
-        preset="test", cases=4, iterations=400, batch_size=16, heldout_cases=1,
+        preset="test", cases=4, iterations=300, batch_size=16, heldout_cases=1,
         encoder="tu-mobilenetv3_small_100", lr=5e-3,
     ),
     # <= 4 min on 2 CPU cores: the demo model (Dice >= 0.9 on the main structures). The wider
