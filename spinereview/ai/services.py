@@ -14,8 +14,9 @@ from django.utils import timezone
 from spinereview.ai.models import AILevelMeasurement, AISegmentation, InferenceJob, ModelVersion
 from spinereview.core.errors import ApplicationError
 from spinereview.imaging.models import DicomSeries, DicomStudy
-from spinereview.imaging.selectors import series_orientation, series_volume_load
+from spinereview.imaging.selectors import series_orientation, series_slice_geometry, series_volume_load
 from spinereview.morphometry import (
+    LUMBAR_DISC_LEVELS,
     SeriesGeometry,
     assign_levels,
     axial_slice_levels,
@@ -29,7 +30,6 @@ logger = logging.getLogger(__name__)
 DISC_LABEL_NAME = "intervertebral_disc"
 VERTEBRAL_BODY_LABEL_NAME = "vertebral_body"
 DURAL_SAC_LABEL_NAME = "dural_sac"
-LEVELS = ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1")
 
 
 def model_version_register(*, path: Path, activate: bool) -> ModelVersion:
@@ -152,10 +152,10 @@ def _label_value(label_map: dict[str, str], name: str) -> int:
 
 def _segmentation_with_geometry(segmentation: AISegmentation) -> tuple[np.ndarray, SeriesGeometry]:
     labels = np.load(Path(settings.MEDIA_ROOT) / segmentation.file_path)
-    loaded = series_volume_load(series=segmentation.series)
-    if tuple(loaded.sop_instance_uids) != tuple(segmentation.sop_instance_uids):
+    sop_instance_uids, attributes = series_slice_geometry(series=segmentation.series)
+    if sop_instance_uids != tuple(segmentation.sop_instance_uids):
         raise ApplicationError(f"series {segmentation.series.series_instance_uid} changed since its AI result was made")
-    return labels, SeriesGeometry.from_dicom_attributes(loaded.per_slice_attributes)
+    return labels, SeriesGeometry.from_dicom_attributes(attributes)
 
 
 def ai_level_measurements_compute(*, dicom_study_id: str, model_version_id: str) -> list[AILevelMeasurement]:
@@ -176,7 +176,7 @@ def ai_level_measurements_compute(*, dicom_study_id: str, model_version_id: str)
         disc_centres(sag_labels, sag_geometry, _label_value(sagittal.label_map, DISC_LABEL_NAME)),
         disc_centres(sag_labels, sag_geometry, _label_value(sagittal.label_map, VERTEBRAL_BODY_LABEL_NAME)),
     )
-    assignment = assign_levels(centres, LEVELS)
+    assignment = assign_levels(centres, LUMBAR_DISC_LEVELS)
     flag = assignment.reason if assignment.ambiguous else ""
     named = assignment.centres_by_level(allow_ambiguous=True)
     per_level = {}
@@ -185,7 +185,7 @@ def ai_level_measurements_compute(*, dicom_study_id: str, model_version_id: str)
         per_level = dsca_by_level_mm2(ax_labels, ax_geometry, slice_levels, _label_value(axial.label_map, DURAL_SAC_LABEL_NAME))
     rows = []
     with transaction.atomic():
-        for level in LEVELS:
+        for level in LUMBAR_DISC_LEVELS:
             value = per_level.get(level)
             measured = value is not None and value.measured
             row, _ = AILevelMeasurement.objects.update_or_create(

@@ -61,8 +61,7 @@ def series_metadata(request: HttpRequest, study_uid: str, series_uid: str) -> Ht
         item = dict(instance.dicom_json)
         item["7FE00010"] = {"vr": "OW", "BulkDataURI": f"{base}{instance.sop_instance_uid}/frames/1"}
         payload.append(item)
-    response = JsonResponse(payload, safe=False, content_type="application/dicom+json")
-    return response
+    return JsonResponse(payload, safe=False, content_type="application/dicom+json")
 
 
 def _frame_bytes(instance: DicomInstance, frame_numbers: list[int]) -> list[bytes]:

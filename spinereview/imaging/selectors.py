@@ -55,6 +55,28 @@ class SeriesVolume:
     per_slice_attributes: tuple[dict[str, Any], ...]
 
 
+_GEOMETRY_TAGS = {"ImagePositionPatient": "00200032", "ImageOrientationPatient": "00200037", "PixelSpacing": "00280030"}
+
+
+def _slice_attributes(instance: DicomInstance) -> dict[str, Any]:
+    """The slice's geometry from the DICOM JSON indexed at import (no file read)."""
+    attributes: dict[str, Any] = {}
+    for keyword, tag in _GEOMETRY_TAGS.items():
+        values = instance.dicom_json.get(tag, {}).get("Value")
+        if not values:
+            raise ValueError(f"instance {instance.sop_instance_uid} has no {keyword}: its geometry is unknown")
+        attributes[keyword] = [float(v) for v in values]
+    thickness = instance.dicom_json.get("00180050", {}).get("Value") or [0.0]
+    attributes["SliceThickness"] = float(thickness[0])
+    return attributes
+
+
+def series_slice_geometry(*, series: DicomSeries) -> tuple[tuple[str, ...], tuple[dict[str, Any], ...]]:
+    """SOP instance UIDs in spatial order and each slice's geometry attributes, from the index alone."""
+    instances = list(series_instances(series=series))
+    return tuple(i.sop_instance_uid for i in instances), tuple(_slice_attributes(i) for i in instances)
+
+
 def series_volume_load(*, series: DicomSeries) -> SeriesVolume:
     instances = list(series_instances(series=series))
     if not instances:
@@ -62,19 +84,8 @@ def series_volume_load(*, series: DicomSeries) -> SeriesVolume:
     shapes = {(i.rows, i.columns) for i in instances}
     if len(shapes) != 1:
         raise ValueError(f"Series {series.series_instance_uid} mixes image sizes {sorted(shapes)}")
-    slices = []
-    attributes: list[dict[str, Any]] = []
-    for instance in instances:
-        dataset = instance_dataset(instance)
-        slices.append(dataset.pixel_array.astype(np.float32))
-        attributes.append(
-            {
-                "ImagePositionPatient": [float(v) for v in dataset.ImagePositionPatient],
-                "ImageOrientationPatient": [float(v) for v in dataset.ImageOrientationPatient],
-                "PixelSpacing": [float(v) for v in dataset.PixelSpacing],
-                "SliceThickness": float(dataset.get("SliceThickness", 0.0) or 0.0),
-            }
-        )
+    attributes = [_slice_attributes(instance) for instance in instances]
+    slices = [instance_dataset(instance).pixel_array.astype(np.float32) for instance in instances]
     row_mm, col_mm = attributes[0]["PixelSpacing"]
     positions = [i.slice_position_mm for i in instances if i.slice_position_mm is not None]
     gaps = np.diff(positions) if len(positions) > 1 else np.array([attributes[0]["SliceThickness"]])

@@ -11,8 +11,8 @@ import logging
 import os
 import re
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +58,6 @@ class ImportResult:
     new_series_ids: tuple[str, ...]
     instances_created: int
     instances_skipped: int
-    series_ids: tuple[str, ...] = field(default=())
 
 
 def uid_is_valid(uid: str) -> bool:
@@ -184,7 +183,6 @@ def dicom_instances_import(*, sources: Iterable[ImportSource]) -> ImportResult:
     written: list[Path] = []
     created = skipped = 0
     new_series: list[str] = []
-    touched_series: list[str] = []
     study_uids: list[str] = []
     try:
         with transaction.atomic():
@@ -219,8 +217,6 @@ def dicom_instances_import(*, sources: Iterable[ImportSource]) -> ImportResult:
                     )
                 if series_created:
                     new_series.append(str(series.id))
-                if str(series.id) not in touched_series:
-                    touched_series.append(str(series.id))
                 if DicomInstance.objects.filter(sop_instance_uid=sop_uid).exists():
                     skipped += 1
                     continue
@@ -251,7 +247,6 @@ def dicom_instances_import(*, sources: Iterable[ImportSource]) -> ImportResult:
         new_series_ids=tuple(new_series),
         instances_created=created,
         instances_skipped=skipped,
-        series_ids=tuple(touched_series),
     )
 
 
@@ -283,6 +278,3 @@ def reference_segmentation_import(*, series: DicomSeries, source: str, npz_path:
     )
     return segmentation
 
-
-def instances_in_order(series: DicomSeries) -> Sequence[DicomInstance]:
-    return list(series.instances.order_by("slice_position_mm", "instance_number"))

@@ -56,11 +56,12 @@ class Command(BaseCommand):
                 membership_add(reader_study=study, user=users[username], role=role)
         rng = np.random.default_rng(options["seed"])
         for index, case_dir in enumerate(case_dirs):
-            case = self._import_case(study, case_dir)
+            truth = json.loads((case_dir / "truth" / "measurements.json").read_text())
+            case = self._import_case(study, case_dir, truth)
             for reader in ("reader1", "reader2"):
                 assignment = assignment_create(case=case, reader=users[reader], order=index)
                 if index > 0:  # the first case is left for the person trying the demo
-                    self._simulate_read(assignment, users[reader], case_dir, rng, *READER_ERRORS[reader])
+                    self._simulate_read(assignment, users[reader], truth, rng, *READER_ERRORS[reader])
         self.stdout.write(f"Demo study '{study.name}' with {len(case_dirs)} cases; {len(case_dirs) - 1} already read by reader1 and reader2.")
 
     def _accounts(self, password: str) -> dict[str, User]:
@@ -72,8 +73,7 @@ class Command(BaseCommand):
             users[username] = user
         return users
 
-    def _import_case(self, study: ReaderStudy, case_dir: Path) -> Case:
-        truth = json.loads((case_dir / "truth" / "measurements.json").read_text())
+    def _import_case(self, study: ReaderStudy, case_dir: Path, truth: dict[str, Any]) -> Case:
         result = cases_import(sources=sources_from_path(case_dir / "dicom"), reader_study=study, label_prefix="Phantom")
         (study_uid,) = result.study_instance_uids
         for series_uid in truth["series"].values():
@@ -85,8 +85,7 @@ class Command(BaseCommand):
             )
         return Case.objects.get(reader_study=study, dicom_study__study_instance_uid=study_uid)
 
-    def _simulate_read(self, assignment: Any, reader: User, case_dir: Path, rng: np.random.Generator, up: float, down: float) -> None:
-        truth = json.loads((case_dir / "truth" / "measurements.json").read_text())
+    def _simulate_read(self, assignment: Any, reader: User, truth: dict[str, Any], rng: np.random.Generator, up: float, down: float) -> None:
         protocol = assignment.case.reader_study.protocol
         categories = condition_categories(protocol, "central_canal")
         cutoffs = tuple(protocol["ai_grade"]["dsca_cutoffs_mm2"])
