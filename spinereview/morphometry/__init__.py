@@ -30,6 +30,7 @@ from spinereview.morphometry.stenosis import (
     dsca_by_level_mm2,
     stenosis_grade_from_dsca,
 )
+from spinereview.morphometry.volumes import label_volume_cm3, label_volumes_cm3, voxel_volume_mm3
 
 __all__ = [
     "DEFAULT_DSCA_CUTOFFS_MM2",
@@ -50,6 +51,9 @@ __all__ = [
     "disc_centres",
     "dsca_by_level_mm2",
     "intervertebral_discs",
+    "label_volume_cm3",
+    "label_volumes_cm3",
     "stenosis_grade_from_dsca",
     "structure_area_per_slice_mm2",
+    "voxel_volume_mm3",
 ]

@@ -218,9 +218,7 @@ def intervertebral_discs(
 
     bodies_z = [body.centre_mm[2] for body in substantial(vertebrae)]
     kept = [
-        disc
-        for disc in substantial(discs)
-        if any(z > disc.centre_mm[2] for z in bodies_z) and any(z < disc.centre_mm[2] for z in bodies_z)
+        disc for disc in substantial(discs) if any(z > disc.centre_mm[2] for z in bodies_z) and any(z < disc.centre_mm[2] for z in bodies_z)
     ]
     return tuple(sorted(kept, key=lambda disc: -disc.centre_mm[2]))
 

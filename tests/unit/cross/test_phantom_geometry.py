@@ -66,4 +66,6 @@ def test_dsca_and_ap_diameter_from_labels_and_header_match_the_analytic_values(c
         assert measured.dsca_mm2 == pytest.approx(expected["dsca_mm2"], abs=tolerance_mm2), level
         # Canal AP diameter along the patient's AP axis: within one pixel.
         canal = np.isin(axial[measured.slice_index], [LABEL["spinal_canal"], LABEL["dural_sac"]])
-        assert ap_diameter_mm(canal, axial_geometry.slices[measured.slice_index]) == pytest.approx(expected["canal_ap_mm"], abs=pixel_mm), level
+        assert ap_diameter_mm(canal, axial_geometry.slices[measured.slice_index]) == pytest.approx(expected["canal_ap_mm"], abs=pixel_mm), (
+            level
+        )
