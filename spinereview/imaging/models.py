@@ -66,3 +66,49 @@ class ReferenceSegmentation(BaseModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["series", "source"], name="unique_reference_per_source")]
+
+
+class PseudonymousPatient(BaseModel):
+    """Re-identification key of one patient: the original identity and its pseudonym and date offset.
+
+    This is the only place original identities are kept. It is read only through
+    selectors.study_reidentification_get (administrators, or leads of a reader study whose protocol
+    permits re-identification); no API or DICOMweb response serves it to readers.
+    """
+
+    # "id:<issuer>|<PatientID>", or "study:<StudyInstanceUID>" when the files carry no PatientID.
+    original_key = models.CharField(max_length=200, unique=True)
+    original_patient_id = models.CharField(max_length=64, blank=True)
+    original_patient_name = models.CharField(max_length=324, blank=True)
+    patient_id = models.CharField(max_length=64, unique=True)
+    patient_name = models.CharField(max_length=64)
+    date_offset_days = models.IntegerField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=~models.Q(date_offset_days=0), name="date_offset_not_zero")]
+
+    def __str__(self) -> str:
+        return self.patient_id
+
+
+class PseudonymousUid(BaseModel):
+    """One UID remapped at import (study, series, instance, frame of reference, ...): original -> replacement."""
+
+    original_uid = models.CharField(max_length=64, unique=True)
+    uid = models.CharField(max_length=64, unique=True)
+
+    def __str__(self) -> str:
+        return self.uid
+
+
+class StudyReidentification(BaseModel):
+    """Which pseudonymous patient a de-identified study belongs to, and its original study-level identifiers."""
+
+    dicom_study = models.OneToOneField(DicomStudy, on_delete=models.PROTECT, related_name="reidentification")
+    patient = models.ForeignKey(PseudonymousPatient, on_delete=models.PROTECT, related_name="studies")
+    original_study_instance_uid = models.CharField(max_length=64)
+    original_accession_number = models.CharField(max_length=16, blank=True)
+    original_study_date = models.CharField(max_length=8, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.dicom_study} ({self.patient})"

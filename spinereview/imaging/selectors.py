@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from spinereview.accounts.models import User
-from spinereview.core.errors import NotFoundError
-from spinereview.imaging.models import DicomInstance, DicomSeries, DicomStudy
+from spinereview.core.errors import NotFoundError, PermissionDeniedError
+from spinereview.imaging.models import DicomInstance, DicomSeries, DicomStudy, PseudonymousUid, StudyReidentification
 
 
 def dicom_study_visible_to(*, user: User, study_instance_uid: str) -> bool:
@@ -108,3 +108,69 @@ def series_orientation(*, series: DicomSeries) -> str | None:
         return None
     normal = np.abs(np.cross(np.asarray(iop[:3], dtype=float), np.asarray(iop[3:], dtype=float)))
     return ("sagittal", "coronal", "axial")[int(np.argmax(normal))]
+
+
+@dataclass(frozen=True)
+class StudyReidentificationKey:
+    """The originals behind one de-identified study: for leads whose study protocol permits re-identification."""
+
+    study_instance_uid: str
+    original_study_instance_uid: str
+    original_patient_id: str
+    original_patient_name: str
+    original_accession_number: str
+    original_study_date: str
+    date_offset_days: int
+    # (pseudonymous UID, original UID) for the study's series and instances.
+    uids: tuple[tuple[str, str], ...]
+
+
+def reidentification_permitted(*, user: User, study_instance_uid: str) -> bool:
+    """Administrators always; a lead only for a study that is a case of a reader study they lead
+    whose protocol sets ``"reidentification_permitted": true``. Readers and adjudicators never."""
+    if not user.is_authenticated:
+        return False
+    if user.is_staff:
+        return True
+    from spinereview.studies.models import StudyMembership
+
+    memberships = StudyMembership.objects.filter(
+        user=user, role=StudyMembership.Role.LEAD, reader_study__cases__dicom_study__study_instance_uid=study_instance_uid
+    ).select_related("reader_study")
+    return any(m.reader_study.protocol.get("reidentification_permitted") is True for m in memberships)
+
+
+def study_reidentification_get(*, user: User, study_instance_uid: str) -> StudyReidentificationKey:
+    """The re-identification key of a study; PermissionDeniedError for anyone not permitted (see above)."""
+    if not reidentification_permitted(user=user, study_instance_uid=study_instance_uid):
+        raise PermissionDeniedError("Re-identification is not permitted for you on this study")
+    try:
+        record = StudyReidentification.objects.select_related("patient", "dicom_study").get(dicom_study__study_instance_uid=study_instance_uid)
+    except StudyReidentification.DoesNotExist:
+        raise NotFoundError("This study has no re-identification record") from None
+    series = list(DicomSeries.objects.filter(study=record.dicom_study).values_list("series_instance_uid", flat=True))
+    instances = list(DicomInstance.objects.filter(series__study=record.dicom_study).values_list("sop_instance_uid", flat=True))
+    pairs = PseudonymousUid.objects.filter(uid__in=[study_instance_uid, *series, *instances]).order_by("uid").values_list("uid", "original_uid")
+    return StudyReidentificationKey(
+        study_instance_uid=study_instance_uid,
+        original_study_instance_uid=record.original_study_instance_uid,
+        original_patient_id=record.patient.original_patient_id,
+        original_patient_name=record.patient.original_patient_name,
+        original_accession_number=record.original_accession_number,
+        original_study_date=record.original_study_date,
+        date_offset_days=record.patient.date_offset_days,
+        uids=tuple((str(a), str(b)) for a, b in pairs),
+    )
+
+
+def series_get_by_original_uid(*, original_series_instance_uid: str) -> DicomSeries:
+    """The imported series whose SeriesInstanceUID was ``original_series_instance_uid`` before de-identification.
+
+    For server-side tools that hold files from before import (the demo loader's phantom truth); never
+    exposed over HTTP, since it would let anyone who knows an original UID find the patient's study.
+    """
+    uid = PseudonymousUid.objects.filter(original_uid=original_series_instance_uid).values_list("uid", flat=True).first()
+    series = DicomSeries.objects.filter(series_instance_uid=uid or original_series_instance_uid).first()
+    if series is None:
+        raise NotFoundError(f"No imported series came from {original_series_instance_uid}")
+    return series

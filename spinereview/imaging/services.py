@@ -10,6 +10,8 @@ import io
 import logging
 import os
 import re
+import secrets
+import uuid
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -24,7 +26,16 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UncompressedTransferSyntaxes
 
 from spinereview.core.errors import ApplicationError
-from spinereview.imaging.models import DicomInstance, DicomSeries, DicomStudy, ReferenceSegmentation
+from spinereview.imaging.deid import BurnedInAnnotationError, PatientPseudonym, burned_in_annotation_check, dataset_deidentify
+from spinereview.imaging.models import (
+    DicomInstance,
+    DicomSeries,
+    DicomStudy,
+    PseudonymousPatient,
+    PseudonymousUid,
+    ReferenceSegmentation,
+    StudyReidentification,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +136,10 @@ def _parse(source: ImportSource) -> ParsedInstance:
     if "PixelData" not in dataset:
         raise ValueError("no pixel data: only image instances can be imported here")
     try:
+        burned_in_annotation_check(dataset)
+    except BurnedInAnnotationError as exc:
+        raise ValueError(str(exc)) from None
+    try:
         pixels = dataset.pixel_array
     except Exception as exc:
         raise ValueError(f"pixel data cannot be decoded: {exc}") from None
@@ -176,8 +191,79 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+# Pseudonymous dates lie 1 to 10 years before the real ones (never 0: the CheckConstraint says so).
+_DATE_OFFSET_RANGE_DAYS = (366, 3652)
+
+
+def _new_uid() -> str:
+    """A UID under the 2.25 root (PS3.5 B.2: a UUID as a decimal integer), unrelated to the original."""
+    return f"2.25.{uuid.uuid4().int}"
+
+
+class _Pseudonymizer:
+    """Pseudonyms for one import, backed by the mapping tables so that re-imports get the same ones."""
+
+    def __init__(self) -> None:
+        self._uids: dict[str, str] = {}
+        self._patients: dict[str, PseudonymousPatient] = {}
+
+    def uid_for(self, original: str) -> str:
+        if original not in self._uids:
+            row = PseudonymousUid.objects.filter(original_uid=original).first()
+            if row is None:
+                row = PseudonymousUid.objects.create(original_uid=original, uid=_new_uid())
+            self._uids[original] = row.uid
+        return self._uids[original]
+
+    def patient_for(self, dataset: Dataset) -> PseudonymousPatient:
+        patient_id = str(dataset.get("PatientID", "") or "").strip()
+        if patient_id:
+            key = f"id:{str(dataset.get('IssuerOfPatientID', '') or '').strip()}|{patient_id}"
+        else:
+            key = f"study:{dataset.StudyInstanceUID}"
+        if key not in self._patients:
+            patient = PseudonymousPatient.objects.filter(original_key=key).first()
+            if patient is None:
+                token = secrets.token_hex(5).upper()
+                low, high = _DATE_OFFSET_RANGE_DAYS
+                patient = PseudonymousPatient.objects.create(
+                    original_key=key,
+                    original_patient_id=patient_id,
+                    original_patient_name=str(dataset.get("PatientName", "") or ""),
+                    patient_id=f"SR-{token}",
+                    patient_name=f"ANON^{token}",
+                    date_offset_days=-(low + secrets.randbelow(high - low + 1)),
+                )
+            self._patients[key] = patient
+        return self._patients[key]
+
+
+def _deidentified(item: ParsedInstance, pseudonymizer: _Pseudonymizer) -> tuple[ParsedInstance, PseudonymousPatient, dict[str, str]]:
+    """The instance de-identified (PS3.15 Basic Profile, see deid.py), re-encoded, and its original study identifiers."""
+    ds = item.dataset
+    originals = {
+        "study_instance_uid": str(ds.StudyInstanceUID),
+        "accession_number": str(ds.get("AccessionNumber", "") or "")[:16],
+        "study_date": str(ds.get("StudyDate", "") or "")[:8],
+    }
+    patient = pseudonymizer.patient_for(ds)
+    pseudonym = PatientPseudonym(patient_id=patient.patient_id, patient_name=patient.patient_name, date_offset_days=patient.date_offset_days)
+    dataset_deidentify(ds, pseudonym=pseudonym, uid_for=pseudonymizer.uid_for)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    # The source name may hold PHI (e.g. a file named after the patient); it is not kept.
+    stored = ParsedInstance(source_name=item.source_name, data=buffer.getvalue(), dataset=ds, slice_position_mm=item.slice_position_mm)
+    return stored, patient, originals
+
+
 def dicom_instances_import(*, sources: Iterable[ImportSource]) -> ImportResult:
-    """Validate and store a batch of DICOM files; all or nothing."""
+    """Validate, de-identify and store a batch of DICOM files; all or nothing.
+
+    Every instance is de-identified before anything is stored (PS3.15 Basic Application Level
+    Confidentiality Profile, imaging/deid.py): the files on disk, the index rows and everything
+    served from them carry pseudonyms, remapped UIDs and shifted dates. The originals live only in
+    the re-identification tables (PseudonymousPatient, PseudonymousUid, StudyReidentification).
+    """
     parsed = parse_sources(sources)
     media_root = Path(settings.MEDIA_ROOT)
     written: list[Path] = []
@@ -186,10 +272,12 @@ def dicom_instances_import(*, sources: Iterable[ImportSource]) -> ImportResult:
     study_uids: list[str] = []
     try:
         with transaction.atomic():
-            for item in parsed:
+            pseudonymizer = _Pseudonymizer()
+            for original_item in parsed:
+                item, patient, originals = _deidentified(original_item, pseudonymizer)
                 ds = item.dataset
                 study_uid, series_uid, sop_uid = str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
-                study, _ = DicomStudy.objects.get_or_create(
+                study, study_created = DicomStudy.objects.get_or_create(
                     study_instance_uid=study_uid,
                     defaults={
                         "patient_id": str(ds.get("PatientID", "")),
@@ -198,6 +286,14 @@ def dicom_instances_import(*, sources: Iterable[ImportSource]) -> ImportResult:
                         "study_description": str(ds.get("StudyDescription", ""))[:64],
                     },
                 )
+                if study_created:
+                    StudyReidentification.objects.create(
+                        dicom_study=study,
+                        patient=patient,
+                        original_study_instance_uid=originals["study_instance_uid"],
+                        original_accession_number=originals["accession_number"],
+                        original_study_date=originals["study_date"],
+                    )
                 if study_uid not in study_uids:
                     study_uids.append(study_uid)
                 series, series_created = DicomSeries.objects.get_or_create(
@@ -212,7 +308,7 @@ def dicom_instances_import(*, sources: Iterable[ImportSource]) -> ImportResult:
                 )
                 if series.study_id != study.id:
                     raise ImportRejectedError(
-                        f"{item.source_name}: series {series_uid} already belongs to another study; nothing was imported.",
+                        f"{item.source_name}: its series already belongs to another study; nothing was imported.",
                         extra={"errors": [{"file": item.source_name, "error": "series/study mismatch"}]},
                     )
                 if series_created:
@@ -259,6 +355,9 @@ def reference_segmentation_import(*, series: DicomSeries, source: str, npz_path:
     except (OSError, KeyError, ValueError) as exc:
         raise ApplicationError(f"{npz_path.name}: not a label archive with 'labels' and 'sop_instance_uids' ({exc})") from None
     instances = {i.sop_instance_uid: i for i in series.instances.all()}
+    # Label files made before import (e.g. the phantom's truth) name the original UIDs; translate them.
+    pseudonyms = dict(PseudonymousUid.objects.filter(original_uid__in=sop_uids).values_list("original_uid", "uid"))
+    sop_uids = [uid if uid in instances else pseudonyms.get(uid, uid) for uid in sop_uids]
     if labels.ndim != 3 or labels.shape[0] != len(sop_uids):
         raise ApplicationError(f"{npz_path.name}: labels shape {labels.shape} does not match {len(sop_uids)} slice UIDs")
     unknown = [uid for uid in sop_uids if uid not in instances]

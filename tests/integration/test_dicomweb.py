@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
+from spinereview.imaging.selectors import series_get_by_original_uid
 from spinereview.imaging.services import ImportSource
 from spinereview.studies.models import StudyMembership
 from spinereview.studies.services import cases_import
@@ -15,16 +16,21 @@ from tests.factories import make_membership, make_reader_study, make_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
-STUDY, SERIES = "1.2.826.0.1.7", "1.2.826.0.1.7.1"
+ORIGINAL_STUDY, ORIGINAL_SERIES = "1.2.826.0.1.7", "1.2.826.0.1.7.1"
+# Pseudonymous UIDs given at import (de-identification remaps every UID); set by the fixture.
+STUDY = SERIES = ""
 
 
 @pytest.fixture
 def member() -> object:
+    global STUDY, SERIES
     study = make_reader_study()
-    cases_import(
-        sources=[ImportSource(f"{i}.dcm", mr_slice(z_mm=float(i), study_uid=STUDY, series_uid=SERIES, rows=4, columns=3)) for i in range(2)],
+    result = cases_import(
+        sources=[ImportSource(f"{i}.dcm", mr_slice(z_mm=float(i), study_uid=ORIGINAL_STUDY, series_uid=ORIGINAL_SERIES, rows=4, columns=3)) for i in range(2)],
         reader_study=study,
     )
+    (STUDY,) = result.study_instance_uids
+    SERIES = series_get_by_original_uid(original_series_instance_uid=ORIGINAL_SERIES).series_instance_uid
     user = make_user(username="member")
     make_membership(reader_study=study, user=user, role=StudyMembership.Role.READER)
     return user
