@@ -20,6 +20,7 @@ from typing import Literal, cast
 
 import numpy as np
 import numpy.typing as npt
+from scipy import stats
 
 __all__ = [
     "KappaResult",
@@ -51,6 +52,11 @@ class KappaResult:
         confusion: ``k x k`` counts, rater A in rows, rater B in columns (read-only).
         disagreement_weights: the ``k x k`` disagreement weights ``w_ij`` used (read-only),
             scaled so that the largest is 1 (all zeros when ``k == 1``).
+        standard_error_null: asymptotic standard error of kappa under the null hypothesis
+            kappa = 0 (Fleiss, Cohen & Everitt 1969), as R ``irr::kappa2`` uses for its test;
+            ``nan`` when kappa is undefined or the variance is 0.
+        z: ``kappa / standard_error_null``, the test statistic of H0: kappa = 0.
+        p_value: two-sided p-value of ``z`` against the standard normal distribution.
     """
 
     kappa: float
@@ -61,6 +67,9 @@ class KappaResult:
     expected_agreement: float
     confusion: npt.NDArray[np.int64]
     disagreement_weights: npt.NDArray[np.float64]
+    standard_error_null: float
+    z: float
+    p_value: float
 
 
 def _as_ratings(ratings: Iterable[Hashable], name: str) -> list[Hashable]:
@@ -109,6 +118,9 @@ def _paired_indices(
     rater_b: Iterable[Hashable],
     categories: Sequence[Hashable],
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], dict[Hashable, int]]:
+    fast = _numeric_paired_indices(rater_a, rater_b, categories)
+    if fast is not None:
+        return fast
     a = _as_ratings(rater_a, "rater_a")
     b = _as_ratings(rater_b, "rater_b")
     if len(a) != len(b):
@@ -117,6 +129,38 @@ def _paired_indices(
         raise ValueError("no ratings: rater_a and rater_b are empty")
     index = _category_index(categories)
     return _indices(a, index, "rater_a"), _indices(b, index, "rater_b"), index
+
+
+def _numeric_paired_indices(
+    rater_a: object, rater_b: object, categories: Sequence[Hashable]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], dict[Hashable, int]] | None:
+    """Vectorised lookup for integer numpy ratings on an integer category list (the common case
+    in reports and the bootstrap); ``None`` sends anything else, and every error, to the general
+    path, which produces the messages."""
+    if not (isinstance(rater_a, np.ndarray) and isinstance(rater_b, np.ndarray)):
+        return None
+    if rater_a.ndim != 1 or rater_b.shape != rater_a.shape or rater_a.size == 0:
+        return None
+    if not (np.issubdtype(rater_a.dtype, np.integer) and np.issubdtype(rater_b.dtype, np.integer)):
+        return None
+    if isinstance(categories, (str, bytes)):
+        return None
+    cats = list(categories)
+    if not cats or not all(isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_)) for c in cats):
+        return None
+    values = np.asarray(cats, dtype=np.int64)
+    if np.unique(values).size != values.size:
+        return None
+    order = np.argsort(values)
+    sorted_values = values[order]
+    out = []
+    for ratings in (rater_a, rater_b):
+        position = np.clip(np.searchsorted(sorted_values, ratings), 0, values.size - 1)
+        if not np.array_equal(sorted_values[position], ratings):
+            return None
+        out.append(order[position].astype(np.intp))
+    index: dict[Hashable, int] = {c: i for i, c in enumerate(cats)}
+    return out[0], out[1], index
 
 
 def confusion_matrix(
@@ -243,8 +287,19 @@ def cohen_kappa_score(
 
     The unweighted kappa does not depend on the order of ``categories``; weighted kappa does.
 
+    Test of H0: kappa = 0 (as R ``irr::kappa2``): with agreement weights ``a_ij = 1 - w_ij``,
+    marginal proportions ``r_i``, ``c_j``, ``abar_i = sum_j c_j a_ij`` and
+    ``abar_j = sum_i r_i a_ij``::
+
+        var0(kappa) = (sum_ij r_i c_j (a_ij - abar_i - abar_j)**2 - p_e**2) / (n (1 - p_e)**2)
+        z = kappa / sqrt(var0),   p = 2 (1 - Phi(|z|))
+
+    For a confidence interval use :func:`spinereview.agreement.cluster_bootstrap_ci`, which
+    respects that the levels of one patient are not independent.
+
     References:
         Cohen J (1960) Educ Psychol Meas 20:37-46. Cohen J (1968) Psychol Bull 70:213-220.
+        Fleiss JL, Cohen J, Everitt BS (1969) Psychol Bull 72:323-327 (variance).
         Fleiss JL, Cohen J (1973) Educ Psychol Meas 33:613-619.
         Artstein R, Poesio M (2008) Comput Linguist 34:555-596.
 
@@ -280,6 +335,8 @@ def cohen_kappa_score(
     # Exact test: sum(w * E) is a sum of non-negative terms, 0 only when every term is.
     kappa = float("nan") if expected_disagreement == 0.0 else 1.0 - observed_disagreement / expected_disagreement
 
+    standard_error_null, z, p_value = _null_test(counts, w, kappa)
+
     counts.setflags(write=False)
     w.setflags(write=False)
     return KappaResult(
@@ -291,4 +348,28 @@ def cohen_kappa_score(
         expected_agreement=1.0 - expected_disagreement,
         confusion=counts,
         disagreement_weights=w,
+        standard_error_null=standard_error_null,
+        z=z,
+        p_value=p_value,
     )
+
+
+def _null_test(counts: npt.NDArray[np.int64], w: npt.NDArray[np.float64], kappa: float) -> tuple[float, float, float]:
+    """Standard error of kappa under H0 (Fleiss, Cohen & Everitt 1969), z and two-sided p."""
+    nan = float("nan")
+    if np.isnan(kappa):
+        return nan, nan, nan
+    n = float(counts.sum())
+    agreement = 1.0 - w
+    rows = counts.sum(axis=1) / n
+    cols = counts.sum(axis=0) / n
+    chance = float(rows @ agreement @ cols)
+    row_bar = agreement @ cols  # abar_i = sum_j c_j a_ij
+    col_bar = rows @ agreement  # abar_j = sum_i r_i a_ij
+    spread = agreement - row_bar[:, None] - col_bar[None, :]
+    variance = (float(rows @ (spread**2) @ cols) - chance**2) / (n * (1.0 - chance) ** 2)
+    if not variance > 0.0:
+        return nan, nan, nan
+    standard_error = float(np.sqrt(variance))
+    z = kappa / standard_error
+    return standard_error, z, float(2.0 * stats.norm.sf(abs(z)))
