@@ -6,11 +6,20 @@ Patient coordinates are DICOM LPS (+z superior). No framework imports: see STYLE
 """
 
 from spinereview.morphometry.areas import (
+    PATIENT_SUPERIOR,
     ap_diameter_mm,
     check_label_volume,
     structure_area_per_slice_mm2,
 )
 from spinereview.morphometry.geometry import SeriesGeometry, SliceGeometry
+from spinereview.morphometry.heights import (
+    DEFAULT_EDGE_FRACTION,
+    StructureHeights,
+    disc_heights_mm,
+    heights_by_name,
+    mid_sagittal_slice_index,
+    vertebral_body_heights_mm,
+)
 from spinereview.morphometry.levels import (
     DEFAULT_MIN_DISC_VOLUME_MM3,
     LUMBAR_DISC_LEVELS,
@@ -22,6 +31,17 @@ from spinereview.morphometry.levels import (
     axial_slice_levels,
     disc_centres,
     intervertebral_discs,
+    reference_slice,
+    slices_by_level,
+)
+from spinereview.morphometry.spine import (
+    LUMBAR_VERTEBRAE,
+    DiscPlane,
+    NamedDiscPlane,
+    NamedVertebra,
+    SpineLevels,
+    disc_planes,
+    spine_levels,
 )
 from spinereview.morphometry.stenosis import (
     DEFAULT_DSCA_CUTOFFS_MM2,
@@ -34,26 +54,42 @@ from spinereview.morphometry.volumes import label_volume_cm3, label_volumes_cm3,
 
 __all__ = [
     "DEFAULT_DSCA_CUTOFFS_MM2",
+    "DEFAULT_EDGE_FRACTION",
     "DEFAULT_MIN_DISC_VOLUME_MM3",
     "LUMBAR_DISC_LEVELS",
+    "LUMBAR_VERTEBRAE",
+    "PATIENT_SUPERIOR",
     "STENOSIS_GRADE_NAMES",
     "DiscCentre",
+    "DiscPlane",
     "LevelAssignment",
     "LevelDsca",
     "NamedDisc",
+    "NamedDiscPlane",
+    "NamedVertebra",
     "SeriesGeometry",
     "SliceGeometry",
     "SliceLevel",
+    "SpineLevels",
+    "StructureHeights",
     "ap_diameter_mm",
     "assign_levels",
     "axial_slice_levels",
     "check_label_volume",
     "disc_centres",
+    "disc_heights_mm",
+    "disc_planes",
     "dsca_by_level_mm2",
+    "heights_by_name",
     "intervertebral_discs",
     "label_volume_cm3",
     "label_volumes_cm3",
+    "mid_sagittal_slice_index",
+    "reference_slice",
+    "slices_by_level",
+    "spine_levels",
     "stenosis_grade_from_dsca",
     "structure_area_per_slice_mm2",
+    "vertebral_body_heights_mm",
     "voxel_volume_mm3",
 ]

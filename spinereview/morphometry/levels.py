@@ -112,11 +112,17 @@ class SliceLevel:
         level: name of the nearest disc.
         distance_mm: distance from that disc's centre to the slice plane, along the slice
             normal (``row_cosine x column_cosine``), >= 0.
+        signed_distance_mm: the same distance with a sign, positive when the slice lies
+            superior (cranial) to the disc centre.
     """
 
     slice_index: int
     level: str
     distance_mm: float
+    signed_distance_mm: float | None = None
+    """``(IPP_k - centre) . n_k`` with ``n_k`` turned to point superior (``n_z >= 0``): positive
+    when the slice plane lies cranial to the disc centre. ``None`` only where a caller built
+    the record by hand."""
 
 
 def disc_centres(
@@ -283,11 +289,12 @@ def axial_slice_levels(
     axial_geometry: SeriesGeometry,
     named_disc_centres: Mapping[str, Sequence[float]],
 ) -> tuple[SliceLevel, ...]:
-    """For every axial slice, the nearest disc and its distance to the slice plane.
+    """For every axial slice, the nearest disc and its (signed) distance to the slice plane.
 
-    ``distance_k(level) = |(centre_level - IPP_k) . n_k|`` with ``n_k`` the unit normal
-    ``row_cosine x column_cosine`` of slice ``k``: the perpendicular distance from the disc
-    centre to the (possibly angled) plane of the slice. Each slice gets the level with the
+    ``signed_k(level) = (IPP_k - centre_level) . n_k`` with ``n_k`` the unit normal
+    ``row_cosine x column_cosine`` of slice ``k`` turned to point superior; ``distance =
+    |signed|`` is the perpendicular distance from the disc centre to the (possibly angled)
+    plane of the slice, and the sign says whether the slice lies cranial (+) or caudal (-). Each slice gets the level with the
     smallest distance (the first in ``named_disc_centres`` order on an exact tie). Every slice is
     assigned, however far it is from every disc; filter on ``distance_mm`` where that matters
     (see ``max_distance_mm`` in :func:`~spinereview.morphometry.stenosis.dsca_by_level_mm2`).
@@ -310,14 +317,58 @@ def axial_slice_levels(
     centre_array = np.stack(centres)
     out = []
     for k, geometry in enumerate(axial_geometry.slices):
-        offsets = centre_array - np.asarray(geometry.image_position_mm, dtype=np.float64)
-        distances = np.abs(offsets @ geometry.normal)
+        normal = geometry.normal if geometry.normal[2] >= 0 else -geometry.normal
+        signed = (np.asarray(geometry.image_position_mm, dtype=np.float64) - centre_array) @ normal
+        distances = np.abs(signed)
         nearest = int(np.argmin(distances))
         out.append(
             SliceLevel(
                 slice_index=k,
                 level=levels[nearest],
                 distance_mm=float(distances[nearest]),
+                signed_distance_mm=float(signed[nearest]),
             )
         )
     return tuple(out)
+
+
+def slices_by_level(
+    slice_levels: Sequence[SliceLevel],
+    n_slices: int,
+    *,
+    levels: Sequence[str] | None = None,
+    max_distance_mm: float | None = None,
+) -> dict[str, tuple[SliceLevel, ...]]:
+    """The axial slices of each level (its block), in slice order, for per-level measurements.
+
+    ``levels`` lists the levels to report, in that order (default: the levels of
+    ``slice_levels`` in order of first appearance); a listed level with no slice maps to ``()``.
+    ``max_distance_mm`` keeps only slices within that distance of their disc centre.
+
+    Raises:
+        ValueError: a slice index outside ``[0, n_slices)`` or listed twice; a negative or
+            non-finite ``max_distance_mm``.
+    """
+    if max_distance_mm is not None and not (max_distance_mm >= 0 and math.isfinite(max_distance_mm)):
+        raise ValueError(f"max_distance_mm must be a non-negative number, got {max_distance_mm}")
+    seen: set[int] = set()
+    for item in slice_levels:
+        if not 0 <= item.slice_index < n_slices:
+            raise ValueError(f"slice_levels refers to slice {item.slice_index}, but the axial volume has {n_slices} slices")
+        if item.slice_index in seen:
+            raise ValueError(f"slice_levels lists slice {item.slice_index} more than once")
+        seen.add(item.slice_index)
+    kept = [item for item in slice_levels if max_distance_mm is None or item.distance_mm <= max_distance_mm]
+    order = list(dict.fromkeys(levels if levels is not None else (s.level for s in slice_levels)))
+    return {level: tuple(sorted((s for s in kept if s.level == level), key=lambda s: s.slice_index)) for level in order}
+
+
+def reference_slice(members: Sequence[SliceLevel]) -> SliceLevel:
+    """The slice of a level's block whose plane is nearest the disc centre (lower index on a tie).
+
+    Raises:
+        ValueError: no slice.
+    """
+    if not members:
+        raise ValueError("no slice at this level")
+    return min(members, key=lambda s: (s.distance_mm, s.slice_index))

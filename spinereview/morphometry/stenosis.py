@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import numpy.typing as npt
 
 from spinereview.morphometry.areas import (
@@ -14,7 +15,7 @@ from spinereview.morphometry.areas import (
     structure_area_per_slice_mm2,
 )
 from spinereview.morphometry.geometry import SeriesGeometry
-from spinereview.morphometry.levels import SliceLevel
+from spinereview.morphometry.levels import SliceLevel, reference_slice, slices_by_level
 
 __all__ = [
     "DEFAULT_DSCA_CUTOFFS_MM2",
@@ -73,6 +74,7 @@ def dsca_by_level_mm2(
     *,
     levels: Sequence[str] | None = None,
     max_distance_mm: float | None = None,
+    axis_by_level: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, LevelDsca]:
     """Dural sac cross-sectional area per disc level from axial labels, in mm².
 
@@ -89,32 +91,35 @@ def dsca_by_level_mm2(
     a disc height, so mid-vertebral slices do not count toward the minimum). A slice where the
     dural sac is not labelled measures 0.0 mm² (the mask is taken at its word).
 
+    ``axis_by_level`` (e.g. :meth:`~spinereview.morphometry.spine.SpineLevels.normals_by_level`)
+    gives the local spinal axis per level; the areas of that level's slices are then the
+    cross-sections perpendicular to it (``area * |n_k . axis|``, see
+    :func:`~spinereview.morphometry.areas.structure_area_per_slice_mm2`), the same whatever the
+    angulation of the axial block. Without it the areas are in the slice planes.
+
     ``levels`` lists the levels to report, in that order (default: the levels in
     ``slice_levels`` in order of first appearance). A listed level with no slice is reported
     explicitly as missing: ``n_slices == 0`` and ``None`` measurements.
 
     Raises:
         ValueError: label volume/geometry mismatch (see ``check_label_volume``), a slice index
-            out of range or listed twice, or a negative ``max_distance_mm``.
+            out of range or listed twice, a negative ``max_distance_mm``, the dural sac label
+            absent from the whole volume (never read as DSCA 0), or a slice too oblique to an
+            axis.
     """
     volume = check_label_volume(axial_labels, axial_geometry, "axial_labels")
-    if max_distance_mm is not None and not (max_distance_mm >= 0 and math.isfinite(max_distance_mm)):
-        raise ValueError(f"max_distance_mm must be a non-negative number, got {max_distance_mm}")
-    n_slices = volume.shape[0]
-    seen: set[int] = set()
-    for item in slice_levels:
-        if not 0 <= item.slice_index < n_slices:
-            raise ValueError(f"slice_levels refers to slice {item.slice_index}, but axial_labels has {n_slices} slices")
-        if item.slice_index in seen:
-            raise ValueError(f"slice_levels lists slice {item.slice_index} more than once")
-        seen.add(item.slice_index)
-
+    blocks = slices_by_level(slice_levels, volume.shape[0], levels=levels, max_distance_mm=max_distance_mm)
+    if not np.any(volume == dural_sac_label):
+        raise ValueError(f"the dural sac (label {dural_sac_label}) is not labelled on any axial slice: no DSCA can be measured")
     area = structure_area_per_slice_mm2(volume, axial_geometry, dural_sac_label)
-    kept = [item for item in slice_levels if max_distance_mm is None or item.distance_mm <= max_distance_mm]
-    order = list(dict.fromkeys(levels if levels is not None else (s.level for s in slice_levels)))
+    if axis_by_level:
+        for level, members in blocks.items():
+            if level in axis_by_level and members:
+                indices = [s.slice_index for s in members]
+                sub = SeriesGeometry(slices=tuple(axial_geometry.slices[i] for i in indices))
+                area[indices] = structure_area_per_slice_mm2(volume[indices], sub, dural_sac_label, axis=axis_by_level[level])
     result: dict[str, LevelDsca] = {}
-    for level in order:
-        members = sorted((s for s in kept if s.level == level), key=lambda s: s.slice_index)
+    for level, members in blocks.items():
         if not members:
             result[level] = LevelDsca(
                 level=level,
@@ -126,7 +131,7 @@ def dsca_by_level_mm2(
                 n_slices=0,
             )
             continue
-        reference = min(members, key=lambda s: (s.distance_mm, s.slice_index))
+        reference = reference_slice(members)
         narrowest = min(members, key=lambda s: (float(area[s.slice_index]), s.slice_index))
         result[level] = LevelDsca(
             level=level,

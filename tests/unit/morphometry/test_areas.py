@@ -170,8 +170,9 @@ def test_ap_diameter_on_sagittal_and_in_plane_rotated_slices() -> None:
     assert ap_diameter_mm(mask, rotated_axial) == 8.0  # 16 columns x 0.5 mm
 
 
-def test_ap_diameter_of_an_empty_mask_is_zero() -> None:
-    assert ap_diameter_mm(np.zeros((8, 8), dtype=bool), axial()) == 0.0
+def test_ap_diameter_of_an_empty_mask_is_an_error_not_zero() -> None:
+    with pytest.raises(ValueError, match="mask2d is empty"):
+        ap_diameter_mm(np.zeros((8, 8), dtype=bool), axial())
 
 
 def test_ap_diameter_rejects_bad_masks_and_coronal_slices() -> None:

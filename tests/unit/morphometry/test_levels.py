@@ -184,12 +184,26 @@ CENTRES = {"L3-L4": (0.0, 5.0, -20.0), "L4-L5": (0.0, 5.0, -60.0), "L5-S1": (0.0
 def test_straight_axial_slices_go_to_the_nearest_disc() -> None:
     geometry = SeriesGeometry(slices=tuple(_axial(z) for z in (-16.0, -24.0, -45.0, -57.0, -104.5)))
     assert axial_slice_levels(geometry, CENTRES) == (
-        SliceLevel(slice_index=0, level="L3-L4", distance_mm=4.0),
-        SliceLevel(slice_index=1, level="L3-L4", distance_mm=4.0),
-        SliceLevel(slice_index=2, level="L4-L5", distance_mm=15.0),
-        SliceLevel(slice_index=3, level="L4-L5", distance_mm=3.0),
-        SliceLevel(slice_index=4, level="L5-S1", distance_mm=4.5),
+        SliceLevel(slice_index=0, level="L3-L4", distance_mm=4.0, signed_distance_mm=4.0),
+        SliceLevel(slice_index=1, level="L3-L4", distance_mm=4.0, signed_distance_mm=-4.0),
+        SliceLevel(slice_index=2, level="L4-L5", distance_mm=15.0, signed_distance_mm=15.0),
+        SliceLevel(slice_index=3, level="L4-L5", distance_mm=3.0, signed_distance_mm=3.0),
+        SliceLevel(slice_index=4, level="L5-S1", distance_mm=4.5, signed_distance_mm=-4.5),
     )
+    # A feet-first grid (normal pointing inferior) gives the same signs: they follow the patient.
+    flipped = SeriesGeometry(
+        slices=tuple(
+            SliceGeometry(
+                image_position_mm=(-50.0, -60.0, z),
+                row_cosine=(-1.0, 0.0, 0.0),
+                column_cosine=(0.0, 1.0, 0.0),
+                pixel_spacing_mm=(0.5, 0.5),
+                slice_thickness_mm=4.0,
+            )
+            for z in (-16.0, -24.0)
+        )
+    )
+    assert [s.signed_distance_mm for s in axial_slice_levels(flipped, CENTRES)] == [4.0, -4.0]
 
 
 def test_oblique_slice_distance_is_along_its_normal() -> None:

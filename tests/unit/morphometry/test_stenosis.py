@@ -111,12 +111,16 @@ def test_max_distance_keeps_only_slices_near_the_disc() -> None:
     assert nothing["L4-L5"].n_slices == 1  # the slice through the centre is at distance 0
 
 
-def test_empty_dural_sac_mask_measures_zero() -> None:
+def test_a_slice_without_sac_measures_zero_but_a_volume_without_sac_is_an_error() -> None:
     volume, geometry = _series()
+    slice_levels = axial_slice_levels(geometry, CENTRES)
+    reference = dsca_by_level_mm2(volume, geometry, slice_levels, SAC)["L4-L5"].slice_index
+    assert reference is not None
+    volume[reference][volume[reference] == SAC] = 0
+    assert dsca_by_level_mm2(volume, geometry, slice_levels, SAC)["L4-L5"].dsca_mm2 == 0.0
     volume[volume == SAC] = 0
-    result = dsca_by_level_mm2(volume, geometry, axial_slice_levels(geometry, CENTRES), SAC)
-    assert result["L4-L5"].dsca_mm2 == 0.0
-    assert result["L5-S1"].min_dsca_mm2 == 0.0
+    with pytest.raises(ValueError, match="dural sac \\(label 3\\) is not labelled on any axial slice"):
+        dsca_by_level_mm2(volume, geometry, slice_levels, SAC)
 
 
 def test_dsca_input_errors() -> None:
@@ -124,7 +128,7 @@ def test_dsca_input_errors() -> None:
     slice_levels = axial_slice_levels(geometry, CENTRES)
     with pytest.raises(ValueError, match="5 slices \\(z\\) but the geometry describes 6"):
         dsca_by_level_mm2(volume[:5], geometry, slice_levels, SAC)
-    with pytest.raises(ValueError, match="refers to slice 6, but axial_labels has 6 slices"):
+    with pytest.raises(ValueError, match="refers to slice 6, but the axial volume has 6 slices"):
         dsca_by_level_mm2(volume, geometry, [SliceLevel(6, "L4-L5", 0.0)], SAC)
     with pytest.raises(ValueError, match="lists slice 1 more than once"):
         dsca_by_level_mm2(volume, geometry, [*slice_levels, SliceLevel(1, "L3-L4", 3.0)], SAC)
