@@ -13,7 +13,7 @@ import re
 import secrets
 import uuid
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +36,8 @@ from spinereview.imaging.models import (
     ReferenceSegmentation,
     StudyReidentification,
 )
+from spinereview.imaging.nifti import NiftiError, NiftiVolume, affine_override, labels_zyx, nifti_read, nifti_to_dicom_series
+from spinereview.imaging.selectors import series_get_by_original_uid
 
 logger = logging.getLogger(__name__)
 
@@ -354,18 +356,25 @@ def reference_segmentation_import(*, series: DicomSeries, source: str, npz_path:
             sop_uids = [str(uid) for uid in archive["sop_instance_uids"]]
     except (OSError, KeyError, ValueError) as exc:
         raise ApplicationError(f"{npz_path.name}: not a label archive with 'labels' and 'sop_instance_uids' ({exc})") from None
+    return reference_segmentation_store(series=series, source=source, labels=labels, sop_instance_uids=sop_uids, label_map=label_map, name=npz_path.name)
+
+
+def reference_segmentation_store(
+    *, series: DicomSeries, source: str, labels: np.ndarray, sop_instance_uids: list[str], label_map: dict[str, str], name: str
+) -> ReferenceSegmentation:
+    """Store labels (z, y, x), slice z belonging to ``sop_instance_uids[z]`` (original or imported UIDs)."""
     instances = {i.sop_instance_uid: i for i in series.instances.all()}
     # Label files made before import (e.g. the phantom's truth) name the original UIDs; translate them.
-    pseudonyms = dict(PseudonymousUid.objects.filter(original_uid__in=sop_uids).values_list("original_uid", "uid"))
-    sop_uids = [uid if uid in instances else pseudonyms.get(uid, uid) for uid in sop_uids]
+    pseudonyms = dict(PseudonymousUid.objects.filter(original_uid__in=sop_instance_uids).values_list("original_uid", "uid"))
+    sop_uids = [uid if uid in instances else pseudonyms.get(uid, uid) for uid in sop_instance_uids]
     if labels.ndim != 3 or labels.shape[0] != len(sop_uids):
-        raise ApplicationError(f"{npz_path.name}: labels shape {labels.shape} does not match {len(sop_uids)} slice UIDs")
+        raise ApplicationError(f"{name}: labels shape {labels.shape} does not match {len(sop_uids)} slice UIDs")
     unknown = [uid for uid in sop_uids if uid not in instances]
     if unknown:
-        raise ApplicationError(f"{npz_path.name}: {len(unknown)} slice UID(s) are not instances of series {series.series_instance_uid}")
+        raise ApplicationError(f"{name}: {len(unknown)} slice UID(s) are not instances of series {series.series_instance_uid}")
     first = instances[sop_uids[0]]
     if labels.shape[1:] != (first.rows, first.columns):
-        raise ApplicationError(f"{npz_path.name}: slice size {labels.shape[1:]} differs from the images ({first.rows}, {first.columns})")
+        raise ApplicationError(f"{name}: slice size {labels.shape[1:]} differs from the images ({first.rows}, {first.columns})")
     relative = f"segmentations/reference/{series.series_instance_uid}-{re.sub(r'[^a-z0-9]+', '-', source.lower())}.npy"
     target = Path(settings.MEDIA_ROOT) / relative
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -377,3 +386,63 @@ def reference_segmentation_import(*, series: DicomSeries, source: str, npz_path:
     )
     return segmentation
 
+
+@dataclass(frozen=True)
+class NiftiImportResult:
+    imported: ImportResult
+    series: DicomSeries
+    reference_segmentation: ReferenceSegmentation | None
+    spacing_mm: tuple[float, float, float]  # (slice, row, column)
+
+
+def nifti_import(
+    *,
+    image: ImportSource,
+    labels: ImportSource | None = None,
+    label_map: dict[str, str] | None = None,
+    orientation: str | None = None,
+    spacing_mm: tuple[float, float, float] | None = None,
+    patient_id: str | None = None,
+    series_description: str | None = None,
+    import_sources: Callable[[list[ImportSource]], ImportResult] | None = None,
+) -> NiftiImportResult:
+    """Convert a NIfTI image (and label volume) to a DICOM MR series and import it; all or nothing.
+
+    ``orientation``/``spacing_mm`` override the file's affine (imaging/nifti.py). The files go
+    through ``import_sources`` (default: dicom_instances_import, so they are de-identified like
+    any import; the studies app passes its case-creating import). Labels become a reference
+    segmentation of the new series. Every problem is an ImportRejectedError naming the file.
+    """
+    try:
+        volume = nifti_read(image.data, name=image.name)
+        if orientation is not None or spacing_mm is not None:
+            volume = NiftiVolume(data=volume.data, affine_ras=affine_override(volume.affine_ras, orientation=orientation, spacing_mm=spacing_mm))
+        label_volume = None
+        if labels is not None:
+            label_volume = labels_zyx(nifti_read(labels.data, name=labels.name), volume, name=labels.name)
+        stem = re.sub(r"\.nii(\.gz)?$", "", image.name.rsplit("/", 1)[-1], flags=re.IGNORECASE)
+        converted = nifti_to_dicom_series(
+            volume,
+            source_bytes=image.data,
+            patient_id=(patient_id or stem)[:64],
+            series_description=series_description or stem,
+        )
+    except NiftiError as exc:
+        raise ImportRejectedError(f"Import refused: {exc}; nothing was imported.", extra={"errors": [{"file": image.name, "error": str(exc)}]}) from None
+    if label_volume is not None and label_map is None:
+        label_map = {str(int(v)): f"label {int(v)}" for v in np.unique(label_volume) if v != 0}
+    sources = [ImportSource(name=f"{image.name}#slice{k}", data=data) for k, data in enumerate(converted.files)]
+    with transaction.atomic():
+        result = (import_sources or (lambda s: dicom_instances_import(sources=s)))(sources)
+        series = series_get_by_original_uid(original_series_instance_uid=converted.series_instance_uid)
+        reference = None
+        if label_volume is not None and label_map is not None:
+            reference = reference_segmentation_store(
+                series=series,
+                source="NIfTI labels",
+                labels=label_volume,
+                sop_instance_uids=list(converted.sop_instance_uids),
+                label_map=label_map,
+                name=labels.name if labels is not None else "labels",
+            )
+    return NiftiImportResult(imported=result, series=series, reference_segmentation=reference, spacing_mm=converted.spacing_mm)
