@@ -11,6 +11,7 @@ from spinereview.morphometry.areas import (
     check_label_volume,
     structure_area_per_slice_mm2,
 )
+from spinereview.morphometry.canal import LevelCanalAp, canal_ap_by_level_mm
 from spinereview.morphometry.geometry import SeriesGeometry, SliceGeometry
 from spinereview.morphometry.heights import (
     DEFAULT_EDGE_FRACTION,
@@ -34,6 +35,13 @@ from spinereview.morphometry.levels import (
     reference_slice,
     slices_by_level,
 )
+from spinereview.morphometry.muscle import (
+    FAT_WATER_METHOD,
+    MuscleMeasurement,
+    SignalIntensityModel,
+    fat_fraction_percent,
+    paraspinal_muscles_by_level,
+)
 from spinereview.morphometry.spine import (
     LUMBAR_VERTEBRAE,
     DiscPlane,
@@ -56,6 +64,7 @@ __all__ = [
     "DEFAULT_DSCA_CUTOFFS_MM2",
     "DEFAULT_EDGE_FRACTION",
     "DEFAULT_MIN_DISC_VOLUME_MM3",
+    "FAT_WATER_METHOD",
     "LUMBAR_DISC_LEVELS",
     "LUMBAR_VERTEBRAE",
     "PATIENT_SUPERIOR",
@@ -63,11 +72,14 @@ __all__ = [
     "DiscCentre",
     "DiscPlane",
     "LevelAssignment",
+    "LevelCanalAp",
     "LevelDsca",
+    "MuscleMeasurement",
     "NamedDisc",
     "NamedDiscPlane",
     "NamedVertebra",
     "SeriesGeometry",
+    "SignalIntensityModel",
     "SliceGeometry",
     "SliceLevel",
     "SpineLevels",
@@ -75,16 +87,19 @@ __all__ = [
     "ap_diameter_mm",
     "assign_levels",
     "axial_slice_levels",
+    "canal_ap_by_level_mm",
     "check_label_volume",
     "disc_centres",
     "disc_heights_mm",
     "disc_planes",
     "dsca_by_level_mm2",
+    "fat_fraction_percent",
     "heights_by_name",
     "intervertebral_discs",
     "label_volume_cm3",
     "label_volumes_cm3",
     "mid_sagittal_slice_index",
+    "paraspinal_muscles_by_level",
     "reference_slice",
     "slices_by_level",
     "spine_levels",
