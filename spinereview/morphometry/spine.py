@@ -40,6 +40,9 @@ _FACE_CONNECTIVITY = ndimage.generate_binary_structure(3, 1)
 # A component seen on fewer sagittal slices than this has no usable left-right extent: its
 # normal is fitted within the slice plane (lateral tilt is then taken as zero).
 _MIN_SLICES_FOR_3D_FIT = 3
+# A fitted normal within 45° of the slice normal means the component looks thinnest across the
+# slices: the slices have not covered the disc's width, and the in-plane fit is used instead.
+_MAX_NORMAL_ACROSS_SLICES = math.cos(math.radians(45.0))
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,9 @@ def disc_planes(
     a disc sampled by a few thick sagittal slices is not mistaken for one thin in left-right. The
     normal is the eigenvector of the smallest eigenvalue (a disc is a flat cylinder, thinnest
     along its axis), turned to point superior. A component on fewer than 3 slices has no usable
-    left-right extent: its normal is fitted within the slice plane. Reference: the least-squares
+    left-right extent: its normal is fitted within the slice plane, and so is one whose 3-D normal comes out within 45°
+    of the slice normal (thinner across the slices than within them: the slices did not cover
+    the disc's width, as no real disc is narrower than it is tall). Reference: the least-squares
     plane through a point set is spanned by its two major principal axes (Pearson, Phil Mag
     1901;2:559-572).
 
@@ -188,11 +193,11 @@ def disc_planes(
         tensor = np.einsum("n,ni,nj->ij", weight, offset, offset) / total
         tensor += np.einsum("n,nij->ij", weight, box[k]) / total
         slice_ids = np.unique(k)
-        if len(slice_ids) >= _MIN_SLICES_FOR_3D_FIT:
-            values, vectors = np.linalg.eigh(tensor)
-            normal = vectors[:, int(np.argmin(values))]
-        else:
-            # In-plane fit on the (first) slice's row/column basis.
+        values, vectors = np.linalg.eigh(tensor)
+        normal = vectors[:, int(np.argmin(values))]
+        if len(slice_ids) < _MIN_SLICES_FOR_3D_FIT or abs(float(normal @ normals[slice_ids[0]])) > _MAX_NORMAL_ACROSS_SLICES:
+            # Seen as thinner across the slices than within them: a disc is far wider than it
+            # is tall, so the slices do not cover it; fit within the (first) slice's plane.
             basis = np.stack([rowcos[slice_ids[0]], colcos[slice_ids[0]]])
             values, vectors = np.linalg.eigh(basis @ tensor @ basis.T)
             normal = basis.T @ vectors[:, int(np.argmin(values))]
