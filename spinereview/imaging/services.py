@@ -23,7 +23,19 @@ from django.conf import settings
 from django.db import transaction
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import UncompressedTransferSyntaxes
+from pydicom.uid import (
+    JPEG2000,
+    DeflatedExplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    RLELossless,
+    UncompressedTransferSyntaxes,
+)
 
 from spinereview.core.errors import ApplicationError
 from spinereview.imaging.deid import BurnedInAnnotationError, PatientPseudonym, burned_in_annotation_check, dataset_deidentify
@@ -42,6 +54,22 @@ from spinereview.imaging.selectors import series_get_by_original_uid
 logger = logging.getLogger(__name__)
 
 _UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+# Decoded by pydicom (uncompressed, deflated, RLE) and the pylibjpeg/pyjpegls plugins (JPEG, JPEG-LS, JPEG 2000).
+SUPPORTED_TRANSFER_SYNTAXES = frozenset(
+    [
+        *UncompressedTransferSyntaxes,
+        DeflatedExplicitVRLittleEndian,
+        JPEGBaseline8Bit,
+        JPEGExtended12Bit,
+        JPEGLossless,
+        JPEGLosslessSV1,
+        JPEGLSLossless,
+        JPEGLSNearLossless,
+        JPEG2000Lossless,
+        JPEG2000,
+        RLELossless,
+    ]
+)
 _REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "Modality", "Rows", "Columns")
 
 
@@ -133,8 +161,13 @@ def _parse(source: ImportSource) -> ParsedInstance:
     transfer_syntax = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
     if transfer_syntax is None:
         raise ValueError("no TransferSyntaxUID in the file meta information")
-    if transfer_syntax not in UncompressedTransferSyntaxes:
-        raise ValueError(f"transfer syntax {transfer_syntax} ({transfer_syntax.name}) is not supported yet; send uncompressed data")
+    if not transfer_syntax.is_transfer_syntax:
+        raise ValueError(f"TransferSyntaxUID {transfer_syntax} is not a transfer syntax")
+    if transfer_syntax not in SUPPORTED_TRANSFER_SYNTAXES:
+        raise ValueError(
+            f"transfer syntax {transfer_syntax} ({transfer_syntax.name}) is not supported; supported: uncompressed (little/big endian, "
+            "implicit/explicit), deflated, JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000, RLE"
+        )
     if "PixelData" not in dataset:
         raise ValueError("no pixel data: only image instances can be imported here")
     try:
@@ -144,7 +177,7 @@ def _parse(source: ImportSource) -> ParsedInstance:
     try:
         pixels = dataset.pixel_array
     except Exception as exc:
-        raise ValueError(f"pixel data cannot be decoded: {exc}") from None
+        raise ValueError(f"pixel data cannot be decoded ({transfer_syntax.name}): {exc}") from None
     frames = int(dataset.get("NumberOfFrames", 1) or 1)
     expected = (int(dataset.Rows), int(dataset.Columns)) if frames == 1 else (frames, int(dataset.Rows), int(dataset.Columns))
     if tuple(pixels.shape[: len(expected)]) != expected:
