@@ -49,7 +49,7 @@ def float_vector(values: npt.ArrayLike, name: str, *, min_size: int = 1) -> Floa
     bad = np.flatnonzero(~np.isfinite(array))
     if bad.size:
         raise ValueError(
-            f"{name}[{int(bad[0])}] = {array[bad[0]]!r} is not a finite number ({bad.size} such values); "
+            f"{name}[{int(bad[0])}] = {float(array[bad[0]])!r} is not a finite number ({bad.size} such values); "
             "drop incomplete pairs before calling"
         )
     return array

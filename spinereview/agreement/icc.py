@@ -116,17 +116,21 @@ def icc_anova(ratings: npt.ArrayLike) -> IccAnova:
     if k < 2:
         raise ValueError(f"ICC needs at least 2 raters (columns), got {k}")
     grand = float(x.mean())
-    ss_total = float(np.sum((x - grand) ** 2))
-    ss_subjects = k * float(np.sum((x.mean(axis=1) - grand) ** 2))
-    ss_raters = n * float(np.sum((x.mean(axis=0) - grand) ** 2))
-    ss_error = max(ss_total - ss_subjects - ss_raters, 0.0)
+    row_means = x.mean(axis=1, keepdims=True)
+    column_means = x.mean(axis=0, keepdims=True)
+    ss_subjects = k * float(np.sum((row_means - grand) ** 2))
+    ss_raters = n * float(np.sum((column_means - grand) ** 2))
+    # Sums of squared residuals computed directly, not as differences of totals: they are >= 0
+    # and exactly 0 when raters agree perfectly, so F and ICC = 1 come out exact.
+    ss_within = float(np.sum((x - row_means) ** 2))
+    ss_error = float(np.sum((x - row_means - column_means + grand) ** 2))
     return IccAnova(
         n_subjects=n,
         n_raters=k,
         ms_subjects=ss_subjects / (n - 1),
         ms_raters=ss_raters / (k - 1),
         ms_error=ss_error / ((n - 1) * (k - 1)),
-        ms_within=(ss_total - ss_subjects) / (n * (k - 1)),
+        ms_within=ss_within / (n * (k - 1)),
     )
 
 
@@ -156,10 +160,10 @@ def _form_from_anova(a: IccAnova, name: str, confidence: float) -> ICCResult:
         f_high = f_value * float(stats.f.ppf(q, df2, df_subjects))
         if name == "ICC(1)":
             icc = _safe_ratio(msr - msw, msr + (k - 1) * msw)
-            low, high = (f_low - 1) / (f_low + k - 1), (f_high - 1) / (f_high + k - 1)
+            low, high = _single_bound(f_low, k), _single_bound(f_high, k)
         else:
             icc = _safe_ratio(msr - msw, msr)
-            low, high = 1 - 1 / f_low, 1 - 1 / f_high
+            low, high = _average_bound(f_low), _average_bound(f_high)
     elif name in ("ICC(C,1)", "ICC(C,k)"):
         df2 = float((n - 1) * (k - 1))
         f_value = _safe_ratio(msr, mse)
@@ -167,10 +171,10 @@ def _form_from_anova(a: IccAnova, name: str, confidence: float) -> ICCResult:
         f_high = f_value * float(stats.f.ppf(q, df2, df_subjects))
         if name == "ICC(C,1)":
             icc = _safe_ratio(msr - mse, msr + (k - 1) * mse)
-            low, high = (f_low - 1) / (f_low + k - 1), (f_high - 1) / (f_high + k - 1)
+            low, high = _single_bound(f_low, k), _single_bound(f_high, k)
         else:
             icc = _safe_ratio(msr - mse, msr)
-            low, high = 1 - 1 / f_low, 1 - 1 / f_high
+            low, high = _average_bound(f_low), _average_bound(f_high)
     else:  # ICC(A,1), ICC(A,k)
         df2 = float((n - 1) * (k - 1))
         f_value = _safe_ratio(msr, mse)
@@ -181,7 +185,7 @@ def _form_from_anova(a: IccAnova, name: str, confidence: float) -> ICCResult:
         else:
             icc = _safe_ratio(msr - mse, msr + (msc - mse) / n)
             # Spearman-Brown step-up of the single-rater bounds (Shrout & Fleiss 1979; psych; pingouin).
-            low, high = low * k / (1 + low * (k - 1)), high * k / (1 + high * (k - 1))
+            low, high = _step_up(low, k), _step_up(high, k)
     p_value = float(stats.f.sf(f_value, df_subjects, df2)) if np.isfinite(f_value) else (0.0 if f_value > 0 else float("nan"))
     return ICCResult(
         form=name,
@@ -198,6 +202,31 @@ def _form_from_anova(a: IccAnova, name: str, confidence: float) -> ICCResult:
         n_subjects=n,
         n_raters=k,
     )
+
+
+def _single_bound(f: float, k: int) -> float:
+    """``(F - 1) / (F + k - 1)``, with its limits at ``F = inf`` (1)."""
+    if np.isnan(f):
+        return f
+    return 1.0 if np.isinf(f) else (f - 1.0) / (f + k - 1.0)
+
+
+def _average_bound(f: float) -> float:
+    """``1 - 1 / F``, with its limits at ``F = 0`` (-inf) and ``F = inf`` (1)."""
+    if np.isnan(f):
+        return f
+    return float("-inf") if f == 0.0 else 1.0 - 1.0 / f
+
+
+def _step_up(bound: float, k: int) -> float:
+    """Spearman-Brown ``k b / (1 + (k - 1) b)``: increasing for ``b > -1/(k - 1)`` and tending to
+    -inf there; a bound at or below it (tiny, degenerate samples) maps to -inf, not to a wrapped-
+    around positive number."""
+    if np.isnan(bound):
+        return bound
+    if bound <= -1.0 / (k - 1):
+        return float("-inf")
+    return k * bound / (1.0 + (k - 1) * bound)
 
 
 def _absolute_agreement_ci(a: IccAnova, icc: float, q: float) -> tuple[float, float]:
@@ -245,7 +274,10 @@ def icc_score(ratings: npt.ArrayLike, *, form: str = "ICC(A,1)", confidence: flo
     ``ICC(2,1)``, ``ICC(3,1)``, ``ICC(1,k)``, ``ICC(2,k)``, ``ICC(3,k)``.
 
     A table with no variation at all gives ``nan``; perfectly agreeing raters with varying
-    subjects give 1 (``F = inf``, ``p = 0``).
+    subjects give 1 (``F = inf``, ``p = 0``). In tiny samples where ``MSR < MSE`` the estimators
+    can leave [-1, 1] (the k-rater forms even exceed 1) and a lower bound can be ``-inf``; they are
+    reported as computed, as psych and pingouin do, not clipped. ICC(A,1)'s interval is ``nan``
+    when ``MSE = 0``.
 
     References: Shrout PE, Fleiss JL (1979) Psychol Bull 86:420-428 (Table 4: .17 .29 .71 .44
     .62 .91 on their 6 x 4 example); McGraw KO, Wong SP (1996) Psychol Methods 1:30-46;

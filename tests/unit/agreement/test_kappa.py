@@ -441,3 +441,70 @@ def test_complete_disagreement_by_chance_is_exactly_zero() -> None:
     assert result.observed_agreement == 0.0
     assert result.expected_agreement == 0.0
     assert result.kappa == 0.0
+
+
+# --------------------------------------------------------------------------- irr z and p
+
+
+@pytest.mark.parametrize(
+    ("weights", "expected_key", "crosscheck_key"),
+    [
+        ("none", "unweighted", "unweighted"),
+        ("linear", "equal (linear weights)", "equal_linear"),
+        ("quadratic", "squared (quadratic weights)", "squared_quadratic"),
+    ],
+)
+def test_irr_kappa2_z_and_p(anxiety: dict[str, Any], weights: str, expected_key: str, crosscheck_key: str) -> None:
+    a, b = _raters_2_and_3(anxiety)
+    result = cohen_kappa_score(a, b, categories=IRR_PRESENT_LEVELS, weights=weights)
+    published = anxiety["expected"][expected_key]
+    # irr prints 7 significant digits; the file's tolerance is z to 5 dp and p to 6 dp.
+    assert result.z == pytest.approx(published["z"], abs=5e-6 * max(1.0, abs(published["z"])))
+    assert round(result.p_value, 7) == published["p"]
+    assert result.z == pytest.approx(anxiety["crosscheck_statsmodels"][crosscheck_key]["z"], abs=1e-9)
+    assert result.p_value == pytest.approx(anxiety["crosscheck_statsmodels"][crosscheck_key]["p"], abs=1e-9)
+    assert result.z == pytest.approx(result.kappa / result.standard_error_null, rel=1e-12)
+
+
+def test_irr_kappa2_custom_weights_z_and_p(anxiety: dict[str, Any]) -> None:
+    a, b = _raters_2_and_3(anxiety)
+    by_distance = [0, 0, 1, 1, 2]
+    matrix = [[by_distance[abs(i - j)] for j in range(5)] for i in range(5)]
+    result = cohen_kappa_score(a, b, categories=IRR_PRESENT_LEVELS, weights=matrix)
+    published = anxiety["expected"]["custom weights c(0,0,1,1,2)"]
+    assert round(result.z, 6) == published["z"]
+    assert round(result.p_value, 7) == published["p"]
+
+
+@pytest.mark.parametrize(
+    ("by_distance", "key"),
+    [([0, 0, 0, 1, 1, 1], "rater1_vs_rater2_weights_c(0,0,0,1,1,1)"), ([0, 0, 1, 1, 2, 2], "rater1_vs_rater2_weights_c(0,0,1,1,2,2)")],
+)
+def test_irr_kappa2_rater_1_vs_2_custom_weights(anxiety: dict[str, Any], by_distance: list[int], key: str) -> None:
+    # Raters 1 and 2 use every grade 1..6 between them, so irr's levels are the full scale.
+    rows = anxiety["data"]["rows"]
+    matrix = [[by_distance[abs(i - j)] for j in range(6)] for i in range(6)]
+    result = cohen_kappa_score([r[0] for r in rows], [r[1] for r in rows], categories=FULL_SCALE, weights=matrix)
+    published = anxiety["expected"][key]
+    assert round(result.kappa, 7) == published["kappa"]
+    assert result.z == pytest.approx(published["z"], abs=5e-7)
+    assert round(result.p_value, 7) == published["p"]
+
+
+def test_undefined_kappa_has_no_test() -> None:
+    result = cohen_kappa_score([2] * 6, [2] * 6, categories=[1, 2, 3])
+    assert math.isnan(result.kappa)
+    assert math.isnan(result.z) and math.isnan(result.p_value) and math.isnan(result.standard_error_null)
+
+
+def test_integer_arrays_take_the_fast_path_with_the_same_result_and_errors() -> None:
+    a = np.array([0, 2, 1, 1, 0, 2, 3], dtype=np.int16)
+    b = np.array([0, 1, 1, 2, 0, 2, 3], dtype=np.int64)
+    categories = [3, 0, 1, 2]  # order matters for weighted kappa; the fast path must keep it
+    fast = cohen_kappa_score(a, b, categories=categories, weights="quadratic")
+    slow = cohen_kappa_score(a.tolist(), b.tolist(), categories=categories, weights="quadratic")
+    assert fast.kappa == slow.kappa
+    assert fast.confusion.tolist() == slow.confusion.tolist()
+    assert fast.categories == (3, 0, 1, 2)
+    with pytest.raises(ValueError, match=r"rater_b\[2\] = 7 is not one of the categories"):
+        cohen_kappa_score(a, np.array([0, 1, 7, 2, 0, 2, 3]), categories=categories)
