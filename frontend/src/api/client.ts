@@ -1,8 +1,11 @@
 import type {
   Assignment,
-  Grade,
+  Comparison,
+  LabelsSaveResponse,
   MissingGradesError,
+  MissingItem,
   Read,
+  ReadUpdateRequest,
   StaleVersionError,
 } from './types';
 
@@ -27,9 +30,38 @@ export class ApiError extends Error {
     return isStaleVersionBody(this.body) ? this.body.current : null;
   }
 
+  /** Missing answers of a refused submit, as "<level>/<condition or measurement>" keys. */
   get missing(): string[] {
-    return isMissingBody(this.body) ? this.body.missing : [];
+    return isMissingBody(this.body) ? this.body.missing.map(missingKey).filter((k): k is string => k !== null) : [];
   }
+
+  /** current_version of a 412 on a labels save; null otherwise. */
+  get currentLabelsVersion(): number | null {
+    if (this.status !== 412 || !isRecord(this.body)) return null;
+    const v = this.body.current_version;
+    return typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : null;
+  }
+}
+
+/** "<level>/<key>" for one entry of a submit's `missing` list; null for an unreadable entry. */
+export function missingKey(item: MissingItem | string | unknown): string | null {
+  if (typeof item === 'string') return item;
+  if (!isRecord(item) || typeof item.level !== 'string') return null;
+  const key = typeof item.condition === 'string' ? item.condition : typeof item.measurement === 'string' ? item.measurement : null;
+  return key === null ? null : `${item.level}/${key}`;
+}
+
+/** A labels buffer with the version named by its ETag. */
+export interface LabelsDownload {
+  labels: Uint8Array;
+  version: number;
+}
+
+/** The version number in an ETag like `"4"` or `W/"4"`; null when it is not a whole number. */
+export function parseEtagVersion(etag: string | null): number | null {
+  if (!etag) return null;
+  const m = /^(?:W\/)?"?(\d+)"?$/.exec(etag.trim());
+  return m ? Number(m[1]) : null;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -110,11 +142,70 @@ export class ApiClient {
     return this.json<Assignment>('GET', `${this.apiBase}/assignments/${encodeURIComponent(assignmentId)}/`);
   }
 
-  putRead(assignmentId: string, baseVersion: number, grades: Grade[]): Promise<Read> {
-    return this.json<Read>('PUT', `${this.apiBase}/assignments/${encodeURIComponent(assignmentId)}/read/`, {
-      base_version: baseVersion,
-      grades,
+  putRead(assignmentId: string, body: ReadUpdateRequest): Promise<Read> {
+    return this.json<Read>('PUT', `${this.assignmentUrl(assignmentId)}read/`, body);
+  }
+
+  getComparison(assignmentId: string): Promise<Comparison> {
+    return this.json<Comparison>('GET', `${this.assignmentUrl(assignmentId)}compare/`);
+  }
+
+  private assignmentUrl(assignmentId: string): string {
+    return `${this.apiBase}/assignments/${encodeURIComponent(assignmentId)}/`;
+  }
+
+  private labelsUrl(assignmentId: string, seriesUid: string): string {
+    return `${this.assignmentUrl(assignmentId)}segmentations/${encodeURIComponent(seriesUid)}/labels`;
+  }
+
+  /** The reader's own labels of a series; null when there are none yet (404). */
+  async getReaderLabels(assignmentId: string, seriesUid: string): Promise<LabelsDownload | null> {
+    const response = await this.send(this.labelsUrl(assignmentId, seriesUid), {
+      method: 'GET',
+      headers: { Accept: 'application/octet-stream' },
     });
+    if (response.status === 404) return null;
+    if (!response.ok) {
+      const body = await safeJson(response);
+      throw new ApiError(response.status, errorMessage(response.status, body), body);
+    }
+    const version = parseEtagVersion(response.headers.get('ETag'));
+    if (version === null) throw new ApiError(response.status, 'The labels answer has no version (ETag header)');
+    return { labels: new Uint8Array(await response.arrayBuffer()), version };
+  }
+
+  /** Saves the reader's labels as a new version on top of `baseVersion` (If-Match; 0 for the first save). */
+  async putReaderLabels(
+    assignmentId: string,
+    seriesUid: string,
+    baseVersion: number,
+    labels: Uint8Array,
+  ): Promise<LabelsSaveResponse> {
+    const headers: Record<string, string> = {
+      Accept: 'application/json',
+      'Content-Type': 'application/octet-stream',
+      'If-Match': `"${baseVersion}"`,
+    };
+    const token = this.csrfToken();
+    if (token) headers['X-CSRFToken'] = token;
+    const response = await this.send(this.labelsUrl(assignmentId, seriesUid), {
+      method: 'PUT',
+      headers,
+      body: labels as unknown as BodyInit,
+    });
+    const parsed = await safeJson(response);
+    if (!response.ok) throw new ApiError(response.status, errorMessage(response.status, parsed), parsed);
+    if (parsed === undefined) throw new ApiError(response.status, `The server sent an unreadable answer (HTTP ${response.status})`);
+    return parsed as LabelsSaveResponse;
+  }
+
+  /** Copies the AI mask into a new version of the reader's labels. */
+  labelsFromAi(assignmentId: string, seriesUid: string, baseVersion: number): Promise<LabelsSaveResponse> {
+    return this.json<LabelsSaveResponse>(
+      'POST',
+      `${this.assignmentUrl(assignmentId)}segmentations/${encodeURIComponent(seriesUid)}/from-ai`,
+      { base_version: baseVersion },
+    );
   }
 
   submitRead(assignmentId: string, baseVersion: number): Promise<Read> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildSeriesStack, frameImageId, type DicomJsonInstance } from './dicomweb';
+import { buildSeriesStack, frameImageId, spatialOrder, type DicomJsonInstance } from './dicomweb';
 
 function instance(sop: string, z: number, instanceNumber: number): DicomJsonInstance {
   return {
@@ -43,5 +43,24 @@ describe('buildSeriesStack', () => {
     const stack = buildSeriesStack([{ '00200013': { Value: [1] } }], IDS);
     expect(stack.imageIds).toEqual([]);
     expect(stack.rows).toBe(0);
+  });
+});
+
+describe('spatialOrder', () => {
+  it('orders by each slice\'s own normal (tilted blocks too), then InstanceNumber, unknown positions last', () => {
+    const axial = [1, 0, 0, 0, 1, 0];
+    const c = Math.cos(0.2);
+    const s = Math.sin(0.2);
+    const tilted = [1, 0, 0, 0, c, s]; // normal (0, -s, c)
+    expect(
+      spatialOrder([
+        { sop: 'top', ipp: [0, 0, 50], iop: axial, instanceNumber: 1 },
+        { sop: 'none', ipp: null, iop: axial, instanceNumber: 0 },
+        { sop: 'tilt', ipp: [0, 10, 20], iop: tilted, instanceNumber: 3 }, // -10 s + 20 c = 17.6
+        { sop: 'low', ipp: [0, 0, 10], iop: axial, instanceNumber: 2 },
+        { sop: 'same-b', ipp: [0, 0, 30], iop: axial, instanceNumber: 9 },
+        { sop: 'same-a', ipp: [0, 0, 30], iop: axial, instanceNumber: 8 },
+      ]),
+    ).toEqual(['low', 'tilt', 'same-a', 'same-b', 'top', 'none']);
   });
 });

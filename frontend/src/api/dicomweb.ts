@@ -48,6 +48,33 @@ export interface SeriesStack {
   /** Rows (y) and Columns (x) of the first image; 0 when absent */
   rows: number;
   columns: number;
+  /**
+   * SOPInstanceUIDs in the server's spatial order, the z order of the labels
+   * endpoints: by each slice's own position along its normal
+   * (ImagePositionPatient · (row × column)), then InstanceNumber.
+   */
+  spatialSops: string[];
+}
+
+/** The server's slice order (imaging.selectors.series_instances): position along each slice's own normal, then InstanceNumber; unknown positions last. */
+export function spatialOrder(slices: ReadonlyArray<{ sop: string; ipp: number[] | null; iop: number[] | null; instanceNumber: number | null }>): string[] {
+  const keyed = slices.map((s, index) => {
+    let position: number | null = null;
+    if (s.ipp && s.ipp.length === 3 && s.iop && s.iop.length === 6) {
+      const [r0, r1, r2, c0, c1, c2] = s.iop as [number, number, number, number, number, number];
+      const n = [r1 * c2 - r2 * c1, r2 * c0 - r0 * c2, r0 * c1 - r1 * c0];
+      position = n[0]! * s.ipp[0]! + n[1]! * s.ipp[1]! + n[2]! * s.ipp[2]!;
+    }
+    return { sop: s.sop, position, instance: s.instanceNumber, index };
+  });
+  keyed.sort((a, b) => {
+    if (a.position !== null && b.position !== null && a.position !== b.position) return a.position - b.position;
+    if (a.position === null && b.position !== null) return 1;
+    if (a.position !== null && b.position === null) return -1;
+    if (a.instance !== null && b.instance !== null && a.instance !== b.instance) return a.instance - b.instance;
+    return a.index - b.index;
+  });
+  return keyed.map((k) => k.sop);
 }
 
 /** The WADO-RS frame URL Cornerstone fetches (prefixed with "wadors:"). */
@@ -68,6 +95,7 @@ export function buildSeriesStack(
 ): SeriesStack {
   const sopByImageId = new Map<string, string>();
   const geometry: SliceGeometry[] = [];
+  const spatial: Array<{ sop: string; ipp: number[] | null; iop: number[] | null; instanceNumber: number | null }> = [];
   for (const instance of instances) {
     const sop = firstString(instance, TAG.SOPInstanceUID);
     if (!sop) continue;
@@ -76,6 +104,7 @@ export function buildSeriesStack(
     sopByImageId.set(imageId, sop);
     register(imageId, instance);
     const instanceNumber = numbers(instance, TAG.InstanceNumber)?.[0] ?? null;
+    spatial.push({ sop, ipp: numbers(instance, TAG.ImagePositionPatient), iop: numbers(instance, TAG.ImageOrientationPatient), instanceNumber });
     geometry.push({
       imageId,
       imagePositionPatient: numbers(instance, TAG.ImagePositionPatient),
@@ -86,7 +115,7 @@ export function buildSeriesStack(
   const first = instances[0];
   const rows = first ? numbers(first, TAG.Rows)?.[0] ?? 0 : 0;
   const columns = first ? numbers(first, TAG.Columns)?.[0] ?? 0 : 0;
-  return { imageIds: sortImageIdsBySliceNormal(geometry), sopByImageId, rows, columns };
+  return { imageIds: sortImageIdsBySliceNormal(geometry), sopByImageId, rows, columns, spatialSops: spatialOrder(spatial) };
 }
 
 /** GET {dicomweb}/studies/{study}/series/{series}/metadata */

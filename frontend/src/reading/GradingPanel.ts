@@ -1,80 +1,71 @@
-import { ApiError, type ApiClient } from '../api/client';
-import type { Protocol, Read } from '../api/types';
-import { clear, describeError, h } from '../ui/dom';
+import type { Grade, Read } from '../api/types';
+import { clear, h } from '../ui/dom';
 import type { RootState } from '../ui/rootState';
-import {
-  buildGradesPayload,
-  categoryForKey,
-  findMissingGrades,
-  gradeKey,
-  gradeMapFromGrades,
-  gradeRows,
-  type GradeMap,
-  type GradeRow,
-} from './grades';
-
-type SaveState =
-  | { kind: 'idle' }
-  | { kind: 'saving' }
-  | { kind: 'saved' }
-  | { kind: 'error'; message: string; retry: boolean }
-  | { kind: 'conflict'; message: string; current: Read };
+import { categoryForKey, gradeKey, gradeMapFromGrades, gridColumns, isApplicable, moveCell, nextCell, type Cell, type GradeMap, type GridColumn } from './grades';
+import type { ReadStore } from './readStore';
 
 export interface GradingPanelOptions {
-  api: ApiClient;
-  assignmentId: string;
+  store: ReadStore;
   caseLabel: string;
-  protocol: Protocol;
-  read: Read;
   rootState: RootState;
-  /** Reloads the read from the server (used after a 409). */
-  reload: () => Promise<Read>;
-  /** Called whenever the panel takes a new read from the server. */
-  onRead?: (read: Read) => void;
+  /** the reader's locked earlier read (unaided phase), shown beside each answer */
+  previousGrades?: Grade[] | null;
+  /** the level was picked (click on its name, or the selection moved there) */
+  onLevel?: (level: string) => void;
+  /** a measurement key and level was clicked in the missing list */
+  describeKey?: (key: string) => string | null;
 }
 
 /**
- * The grading table (levels × categories per condition) with autosave,
- * keyboard grading and submit. Every save sends the full grade list with the
- * version it was based on; a stale save is shown, never merged.
+ * The grading grid: one row per level, one column per condition (sides are
+ * separate conditions) followed by its sub-questions, which are asked only
+ * when the parent's grade is in their `when` list. Keyboard: arrows move,
+ * a digit (0-based index) or a category code sets the grade and moves on,
+ * Backspace clears. The category list of the selected cell is shown under the
+ * grid with full labels, and clicking works as well as typing.
  */
 export class GradingPanel {
   readonly element: HTMLElement;
   private readonly opts: GradingPanelOptions;
-  private readonly rows: GradeRow[];
-  private grades: GradeMap;
-  private version: number;
-  private submitted: boolean;
-  private save: SaveState = { kind: 'idle' };
-  private inFlight: Promise<void> | null = null;
-  private dirty = false;
-  private selected = 0;
-  private submitting = false;
-  private missingHighlight = new Set<string>();
+  private readonly store: ReadStore;
+  private readonly columns: GridColumn[];
+  private readonly levels: string[];
+  private selected: Cell = { row: 0, column: 0 };
+  private showMissing = false;
+  private previous: GradeMap | null;
+  private aiGrades: GradeMap | null = null;
+  private levelNote: string | null = null;
 
-  private readonly versionEl: HTMLElement;
+  private readonly gridEl: HTMLTableElement;
+  private readonly detailEl: HTMLElement;
   private readonly saveEl: HTMLElement;
   private readonly alertEl: HTMLElement;
-  private readonly tablesEl: HTMLElement;
   private readonly progressEl: HTMLElement;
+  private readonly missingEl: HTMLElement;
+  private readonly levelNoteEl: HTMLElement;
   private readonly submitButton: HTMLButtonElement;
   private readonly submittedEl: HTMLElement;
-  private readonly dialog: HTMLDialogElement;
-  private readonly radios = new Map<string, HTMLInputElement[]>();
-  private readonly rowEls: HTMLTableRowElement[] = [];
+  private readonly versionEl: HTMLElement;
+  readonly dialog: HTMLDialogElement;
+  private readonly cells = new Map<string, HTMLTableCellElement>();
 
   constructor(opts: GradingPanelOptions) {
     this.opts = opts;
-    this.rows = gradeRows(opts.protocol);
-    this.grades = gradeMapFromGrades(opts.read.grades);
-    this.version = opts.read.version;
-    this.submitted = opts.read.submitted;
+    this.store = opts.store;
+    this.columns = gridColumns(opts.store.protocol);
+    this.levels = opts.store.protocol.levels;
+    this.previous = opts.previousGrades ? gradeMapFromGrades(opts.previousGrades) : null;
 
+    this.gridEl = h('table', { class: 'sr-grid', id: 'grade-grid', tabindex: 0, 'aria-label': 'Grades by level' });
+    this.gridEl.addEventListener('focus', () => this.refresh());
+    this.gridEl.addEventListener('blur', () => this.refresh());
+    this.detailEl = h('div', { class: 'sr-grade-detail', id: 'grade-detail' });
     this.versionEl = h('span', { class: 'sr-read-version', 'data-testid': 'read-version' });
     this.saveEl = h('span', { class: 'sr-save', id: 'save-status', role: 'status', 'aria-live': 'polite' });
     this.alertEl = h('div', { class: 'sr-alert', role: 'alert', hidden: true });
-    this.tablesEl = h('div', { class: 'sr-grade-tables' });
-    this.progressEl = h('span', { class: 'sr-progress' });
+    this.progressEl = h('span', { class: 'sr-progress', id: 'grading-progress' });
+    this.missingEl = h('div', { class: 'sr-missing-list', id: 'missing-list', hidden: true });
+    this.levelNoteEl = h('p', { class: 'sr-hint sr-level-note', id: 'level-note' });
     this.submitButton = h('button', { id: 'submit-read', type: 'button', class: 'sr-btn sr-btn-primary' }, 'Submit read');
     this.submitButton.addEventListener('click', () => this.askSubmit());
     this.submittedEl = h('div', { class: 'sr-submitted', id: 'read-submitted', hidden: true }, 'Submitted');
@@ -85,152 +76,222 @@ export class GradingPanel {
       { class: 'sr-card sr-grading', 'aria-label': 'Grading' },
       h('header', { class: 'sr-card-header' }, h('h2', {}, 'Grading'), this.versionEl),
       this.alertEl,
-      this.tablesEl,
+      h('div', { class: 'sr-grid-wrap' }, this.gridEl),
+      this.levelNoteEl,
+      this.detailEl,
       h(
         'footer',
         { class: 'sr-grading-footer' },
         h('div', { class: 'sr-grading-status' }, this.progressEl, this.saveEl),
+        this.missingEl,
         this.submittedEl,
         this.submitButton,
-        h(
-          'p',
-          { class: 'sr-hint', id: 'grading-hint' },
-          h('kbd', {}, '↑'),
-          ' ',
-          h('kbd', {}, '↓'),
-          ' select level · ',
-          h('kbd', {}, this.keyHint()),
-          ' set grade',
-        ),
       ),
       this.dialog,
     );
-    this.renderTables();
+    this.renderGrid();
+    this.store.onChange(() => this.refresh());
     this.refresh();
-    document.addEventListener('keydown', (e) => this.onKey(e), true);
-    window.addEventListener('beforeunload', (e) => {
-      if (this.dirty || this.inFlight) {
-        e.preventDefault();
-      }
-    });
   }
 
-  private keyHint(): string {
-    const counts = this.opts.protocol.conditions.map((c) => c.scale.categories.length);
-    const max = Math.max(1, ...counts);
-    return max <= 10 ? `0–${max - 1}` : '0–9';
+  /** The level of the selected row. */
+  get selectedLevel(): string | null {
+    return this.levels[this.selected.row] ?? null;
   }
 
-  private get readOnly(): boolean {
-    return this.submitted || this.save.kind === 'conflict';
+  /** Where level positions come from, or why there are none (shown under the grid). */
+  setLevelNote(note: string | null): void {
+    this.levelNote = note;
+    this.refresh();
   }
 
-  // ---- rendering -------------------------------------------------------
+  /** AI grades to show beside the reader's (compare); differing cells are highlighted. */
+  setAiGrades(grades: Grade[] | null): void {
+    this.aiGrades = grades ? gradeMapFromGrades(grades) : null;
+    this.refresh();
+  }
 
-  private renderTables(): void {
-    clear(this.tablesEl);
-    this.radios.clear();
-    this.rowEls.length = 0;
-    const { protocol } = this.opts;
-    let rowIndex = 0;
-    for (const condition of protocol.conditions) {
-      const head = h(
-        'tr',
-        {},
-        h('th', { scope: 'col', class: 'sr-level-col' }, 'Level'),
-        ...condition.scale.categories.map((cat, i) =>
-          h(
-            'th',
-            { scope: 'col', title: cat.label },
-            h('span', { class: 'sr-cat-code' }, cat.code),
-            h('span', { class: 'sr-cat-label' }, cat.label),
-            cat.code !== String(i) && i < 10 ? h('span', { class: 'sr-cat-key' }, `key ${i}`) : null,
-          ),
-        ),
-      );
-      const body = h('tbody');
-      for (const level of protocol.levels) {
-        const index = rowIndex++;
-        const key = gradeKey(level, condition.key);
-        const name = `grade-${level}-${condition.key}`;
-        const inputs: HTMLInputElement[] = [];
-        const cells = condition.scale.categories.map((cat) => {
-          const input = h('input', {
-            type: 'radio',
-            name,
-            value: cat.code,
-            'aria-label': `${level} ${condition.label}: ${cat.label}`,
-          });
-          input.addEventListener('change', () => {
-            if (input.checked) this.setGrade(index, cat.code);
-          });
-          inputs.push(input);
-          return h('td', {}, h('label', { class: 'sr-radio' }, input, h('span', { class: 'sr-radio-dot' })));
-        });
-        this.radios.set(key, inputs);
-        const tr = h(
-          'tr',
-          { 'data-level': level, 'data-condition': condition.key },
-          h('th', { scope: 'row' }, level),
-          ...cells,
-        );
-        tr.addEventListener('mousedown', () => this.select(index));
-        this.rowEls.push(tr);
-        body.appendChild(tr);
-      }
-      this.tablesEl.appendChild(
+  setPreviousGrades(grades: Grade[] | null): void {
+    this.previous = grades ? gradeMapFromGrades(grades) : null;
+    this.refresh();
+  }
+
+  /** Selects a level's row (from the viewer) without moving the viewer back. */
+  selectLevel(level: string): void {
+    const row = this.levels.indexOf(level);
+    if (row < 0 || row === this.selected.row) return;
+    const column = this.columns[this.selected.column];
+    const applicable = column && isApplicable(column, level, this.store.grades);
+    this.selected = { row, column: applicable ? this.selected.column : 0 };
+    this.refresh();
+  }
+
+  // ---- rendering -----------------------------------------------------------
+
+  private renderGrid(): void {
+    clear(this.gridEl);
+    this.cells.clear();
+    const head = h(
+      'tr',
+      {},
+      h('th', { scope: 'col', class: 'sr-level-col' }, 'Level'),
+      ...this.columns.map((c) =>
         h(
-          'table',
-          { class: 'sr-grade-table', 'data-condition': condition.key },
-          h('caption', {}, condition.label, h('span', { class: 'sr-scale-name' }, condition.scale.name)),
-          h('thead', {}, head),
-          body,
+          'th',
+          { scope: 'col', title: `${c.label} — ${c.scale.name}${c.required ? '' : ' (optional)'}`, class: c.parent ? 'sr-sub-col' : '' },
+          c.short,
+          c.required ? null : h('span', { class: 'sr-optional' }, ' (opt)'),
         ),
-      );
-    }
+      ),
+    );
+    const body = h('tbody');
+    this.levels.forEach((level, row) => {
+      const levelButton = h('button', { type: 'button', class: 'sr-level-btn', 'data-level': level, title: `Show ${level} in the axial viewport` }, level);
+      levelButton.addEventListener('click', () => {
+        this.selected = { row, column: this.selected.column };
+        if (!isApplicable(this.columns[this.selected.column]!, level, this.store.grades)) this.selected.column = 0;
+        this.refresh();
+        this.opts.onLevel?.(level);
+      });
+      const tr = h('tr', { 'data-level': level }, h('th', { scope: 'row' }, levelButton));
+      this.columns.forEach((col, column) => {
+        const td = h('td', { 'data-cell': gradeKey(level, col.key), class: col.parent ? 'sr-sub-col' : '' });
+        td.addEventListener('mousedown', () => {
+          if (!isApplicable(col, level, this.store.grades)) return;
+          const rowChanged = row !== this.selected.row;
+          this.selected = { row, column };
+          this.refresh();
+          if (rowChanged) this.opts.onLevel?.(level);
+        });
+        this.cells.set(gradeKey(level, col.key), td);
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
+    this.gridEl.append(h('thead', {}, head), body);
   }
 
-  /** Syncs every visible piece of state into the DOM. */
   private refresh(): void {
-    const { protocol, rootState } = this.opts;
-    for (const row of this.rows) {
-      const key = gradeKey(row.level, row.condition);
-      const value = this.grades.get(key);
-      for (const input of this.radios.get(key) ?? []) {
-        input.checked = input.value === value;
-        input.disabled = this.readOnly || this.submitting;
+    const store = this.store;
+    const missing = store.missing();
+    const missingSet = new Set([...missing, ...store.serverMissing]);
+    const focused = document.activeElement === this.gridEl;
+    for (const [row, level] of this.levels.entries()) {
+      for (const [column, col] of this.columns.entries()) {
+        const key = gradeKey(level, col.key);
+        const td = this.cells.get(key)!;
+        const asked = isApplicable(col, level, store.grades);
+        const value = asked ? store.grades.get(key) : undefined;
+        clear(td);
+        td.append(h('span', { class: 'sr-cell-value' }, asked ? (value ?? '·') : '–'));
+        const prev = this.previous?.get(key);
+        if (prev !== undefined && asked) td.append(h('span', { class: 'sr-cell-prev', title: 'Your unaided read' }, prev));
+        const ai = this.aiGrades?.get(key);
+        if (ai !== undefined) td.append(h('span', { class: 'sr-cell-ai', title: 'AI grade' }, `AI ${ai}`));
+        td.dataset.value = value ?? '';
+        td.classList.toggle('sr-na', !asked);
+        td.classList.toggle('sr-selected', row === this.selected.row && column === this.selected.column && !store.readOnly);
+        td.classList.toggle('sr-focus', focused);
+        td.classList.toggle('sr-graded', value !== undefined);
+        td.classList.toggle('sr-missing', asked && col.required && value === undefined && (this.showMissing || store.serverMissing.has(key)));
+        td.classList.toggle('sr-differs', ai !== undefined && value !== undefined && ai !== value);
+        td.classList.toggle('sr-changed', prev !== undefined && value !== undefined && prev !== value);
+        td.title = `${level} · ${col.label}${value !== undefined ? `: ${labelOf(col, value)}` : asked ? ': not graded' : ' (not asked)'}`;
       }
     }
-    this.rowEls.forEach((tr, i) => {
-      const row = this.rows[i];
-      const key = row ? gradeKey(row.level, row.condition) : '';
-      tr.classList.toggle('sr-selected', i === this.selected && !this.submitted);
-      tr.classList.toggle('sr-graded', this.grades.has(key));
-      tr.classList.toggle('sr-missing', this.missingHighlight.has(key) && !this.grades.has(key));
+    this.renderDetail();
+
+    const total = this.countAsked();
+    const answered = total - missing.filter((k) => this.isGradeKey(k)).length;
+    this.progressEl.textContent = `${answered} of ${total} answered`;
+    this.versionEl.textContent = store.version > 0 ? `Read v${store.version}` : 'Read v0 (new)';
+    this.opts.rootState.readVersion(store.version);
+    this.opts.rootState.submitted(store.submitted);
+    this.renderSave();
+
+    this.levelNoteEl.textContent = this.levelNote ?? '';
+    this.levelNoteEl.hidden = !this.levelNote;
+
+    clear(this.missingEl);
+    if (this.showMissing && missingSet.size > 0 && !store.submitted) {
+      this.missingEl.append(h('strong', {}, `Missing (${missingSet.size}): `), [...missingSet].map((k) => this.describe(k)).join(', '));
+      this.missingEl.hidden = false;
+    } else {
+      this.missingEl.hidden = true;
+    }
+    this.submittedEl.hidden = !store.submitted;
+    this.submittedEl.textContent = store.phase === 'unaided' || !store.phase ? 'Submitted' : `Submitted (${store.phase === 'aided' ? 'AI-aided' : store.phase})`;
+    this.submitButton.hidden = store.submitted;
+    this.submitButton.disabled = store.submitting || store.save.kind === 'conflict';
+    this.submitButton.title = missing.length > 0 ? `${missing.length} required answers missing` : 'Submit this read (Ctrl+Enter)';
+    this.element.classList.toggle('sr-readonly', store.readOnly);
+  }
+
+  private isGradeKey(key: string): boolean {
+    const slash = key.indexOf('/');
+    const k = key.slice(slash + 1);
+    return this.columns.some((c) => c.key === k);
+  }
+
+  private countAsked(): number {
+    let n = 0;
+    for (const level of this.levels) for (const col of this.columns) if (col.required && isApplicable(col, level, this.store.grades)) n++;
+    return n;
+  }
+
+  /** "L4-L5 Central canal" for a missing key. */
+  private describe(key: string): string {
+    const slash = key.indexOf('/');
+    const level = key.slice(0, slash);
+    const k = key.slice(slash + 1);
+    const col = this.columns.find((c) => c.key === k);
+    if (col) return `${level} ${col.short}`;
+    return `${level} ${this.opts.describeKey?.(k) ?? k}`;
+  }
+
+  private renderDetail(): void {
+    clear(this.detailEl);
+    const level = this.levels[this.selected.row];
+    const col = this.columns[this.selected.column];
+    if (!level || !col || this.store.readOnly) {
+      this.detailEl.hidden = true;
+      return;
+    }
+    this.detailEl.hidden = false;
+    const key = gradeKey(level, col.key);
+    const value = this.store.grades.get(key);
+    const options = col.scale.categories.map((cat, i) => {
+      const input = h('input', { type: 'radio', name: `grade-${level}-${col.key}`, value: cat.code, 'aria-label': `${level} ${col.label}: ${cat.label}` });
+      input.checked = cat.code === value;
+      input.disabled = this.store.submitting;
+      input.addEventListener('change', () => {
+        if (input.checked) this.setGrade(this.selected, cat.code, false);
+      });
+      return h(
+        'label',
+        { class: 'sr-cat-option' },
+        input,
+        h('kbd', {}, String(i)),
+        h('span', { class: 'sr-cat-code' }, cat.code),
+        h('span', { class: 'sr-cat-label' }, cat.label === cat.code ? '' : cat.label),
+      );
     });
+    this.detailEl.append(h('div', { class: 'sr-detail-title' }, h('strong', {}, level), ` · ${col.label}`, h('span', { class: 'sr-scale-name' }, col.scale.name)), h('div', { class: 'sr-cat-options' }, ...options));
+  }
 
-    const missing = findMissingGrades(protocol, this.grades);
-    const total = this.rows.length;
-    this.progressEl.textContent = `${total - missing.length} of ${total} graded`;
-    this.versionEl.textContent = this.version > 0 ? `Read v${this.version}` : 'Read v0 (new)';
-    rootState.readVersion(this.version);
-    rootState.submitted(this.submitted);
-
+  private renderSave(): void {
+    const { store } = this;
     this.saveEl.className = 'sr-save';
-    switch (this.save.kind) {
+    switch (store.save.kind) {
       case 'idle':
-        this.saveEl.textContent = this.submitted
-          ? `Submitted v${this.version}`
-          : this.version > 0
-            ? `Saved v${this.version}`
-            : 'No grades saved yet';
+        this.saveEl.textContent = store.submitted ? `Submitted v${store.version}` : store.version > 0 ? `Saved v${store.version}` : 'Nothing saved yet';
         break;
       case 'saving':
         this.saveEl.textContent = 'Saving…';
         this.saveEl.classList.add('sr-save-busy');
         break;
       case 'saved':
-        this.saveEl.textContent = this.submitted ? `Submitted v${this.version}` : `Saved v${this.version}`;
+        this.saveEl.textContent = store.submitted ? `Submitted v${store.version}` : `Saved v${store.version}`;
         this.saveEl.classList.add('sr-save-ok');
         break;
       case 'error':
@@ -239,33 +300,19 @@ export class GradingPanel {
         this.saveEl.classList.add('sr-save-error');
         break;
     }
-    this.renderAlert();
-
-    this.submittedEl.hidden = !this.submitted;
-    this.submitButton.hidden = this.submitted;
-    this.submitButton.disabled =
-      this.submitted || this.submitting || missing.length > 0 || this.save.kind === 'conflict';
-    this.submitButton.title =
-      missing.length > 0 ? `Grade every level first (${missing.length} missing)` : 'Submit this read';
-    this.element.classList.toggle('sr-readonly', this.submitted);
-    const hint = this.element.querySelector<HTMLElement>('#grading-hint');
-    if (hint) hint.hidden = this.submitted;
-  }
-
-  private renderAlert(): void {
     clear(this.alertEl);
-    const save = this.save;
+    const save = store.save;
     if (save.kind === 'error') {
       this.alertEl.append(h('p', {}, save.message));
       if (save.retry) {
         const retry = h('button', { type: 'button', class: 'sr-btn' }, 'Retry save');
-        retry.addEventListener('click', () => this.scheduleSave());
+        retry.addEventListener('click', () => store.scheduleSave());
         this.alertEl.append(retry);
       }
       this.alertEl.hidden = false;
     } else if (save.kind === 'conflict') {
       const load = h('button', { type: 'button', class: 'sr-btn sr-btn-primary', id: 'load-latest' }, 'Load latest');
-      load.addEventListener('click', () => this.loadLatest(save.current));
+      load.addEventListener('click', () => store.applyRead(save.current));
       this.alertEl.append(h('p', {}, save.message), load);
       this.alertEl.hidden = false;
     } else {
@@ -273,156 +320,78 @@ export class GradingPanel {
     }
   }
 
-  // ---- interaction -----------------------------------------------------
+  // ---- interaction ---------------------------------------------------------
 
-  private select(index: number): void {
-    if (index < 0 || index >= this.rows.length) return;
-    this.selected = index;
-    this.refresh();
-    this.rowEls[index]?.scrollIntoView({ block: 'nearest' });
-  }
-
-  private setGrade(index: number, code: string): void {
-    const row = this.rows[index];
-    if (!row || this.readOnly || this.submitting) return;
-    this.selected = index;
-    const key = gradeKey(row.level, row.condition);
-    if (this.grades.get(key) === code) {
-      this.refresh();
-      return;
+  private setGrade(cell: Cell, code: string | null, advance: boolean): void {
+    const level = this.levels[cell.row];
+    const col = this.columns[cell.column];
+    if (!level || !col) return;
+    if (!this.store.setGrade(level, col.key, code)) return;
+    if (advance && code !== null) {
+      const next = nextCell(this.columns, this.levels, this.store.grades, cell);
+      const rowChanged = next.row !== this.selected.row;
+      this.selected = next;
+      if (rowChanged) this.opts.onLevel?.(this.levels[next.row]!);
     }
-    this.grades.set(key, code);
-    this.dirty = true;
-    this.scheduleSave();
-  }
-
-  private onKey(e: KeyboardEvent): void {
-    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
-    if (this.dialog.open) return;
-    const target = e.target;
-    if (
-      target instanceof HTMLElement &&
-      (target.isContentEditable ||
-        target instanceof HTMLTextAreaElement ||
-        target instanceof HTMLSelectElement ||
-        (target instanceof HTMLInputElement && target.type !== 'radio' && target.type !== 'checkbox'))
-    ) {
-      return;
-    }
-    if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
-      // Also stops the browser moving a focused radio to the next category.
-      e.preventDefault();
-      this.select(this.selected + (e.key === 'ArrowDown' ? 1 : -1));
-      return;
-    }
-    const row = this.rows[this.selected];
-    if (!row || this.readOnly) return;
-    const code = categoryForKey(this.opts.protocol, row.condition, e.key);
-    if (code !== null) {
-      e.preventDefault();
-      this.setGrade(this.selected, code);
-    }
-  }
-
-  // ---- saving ----------------------------------------------------------
-
-  /** Saves now, or right after the save in flight (one PUT at a time). */
-  private scheduleSave(): void {
-    if (this.save.kind === 'error') this.save = { kind: 'idle' };
-    this.refresh();
-    if (this.inFlight || this.save.kind === 'conflict' || this.submitted) return;
-    this.inFlight = this.saveLoop().finally(() => {
-      this.inFlight = null;
-      this.refresh();
-    });
-  }
-
-  private async saveLoop(): Promise<void> {
-    while (this.dirty && !this.submitted) {
-      this.dirty = false;
-      this.save = { kind: 'saving' };
-      this.refresh();
-      const grades = buildGradesPayload(this.opts.protocol, this.grades);
-      try {
-        const read = await this.opts.api.putRead(this.opts.assignmentId, this.version, grades);
-        this.opts.onRead?.(read);
-        this.version = read.version;
-        this.submitted = read.submitted;
-        // The server is the record; local edits made meanwhile stay on top.
-        if (!this.dirty) this.grades = gradeMapFromGrades(read.grades);
-        this.save = { kind: 'saved' };
-      } catch (err) {
-        this.dirty = true;
-        this.handleWriteError(err, 'save');
-        return;
-      }
-    }
-  }
-
-  /** Waits for pending saves; false when they did not all succeed. */
-  private async flush(): Promise<boolean> {
-    if (this.dirty && !this.inFlight) this.scheduleSave();
-    while (this.inFlight) await this.inFlight;
-    return !this.dirty && this.save.kind !== 'error' && this.save.kind !== 'conflict';
-  }
-
-  private handleWriteError(err: unknown, action: 'save' | 'submit'): void {
-    const verb = action === 'save' ? 'Not saved' : 'Not submitted';
-    if (err instanceof ApiError) {
-      const current = err.staleCurrent;
-      if (err.status === 412 && current) {
-        this.save = {
-          kind: 'conflict',
-          current,
-          message:
-            `${verb}: this read was changed in another window or by another session ` +
-            `(server has v${current.version}, this page has v${this.version}). ` +
-            'Load the latest version to continue; your unsaved change here will be discarded.',
-        };
-        return;
-      }
-      if (err.status === 409) {
-        this.save = { kind: 'error', retry: false, message: `${verb}: this read has already been submitted and can no longer be changed.` };
-        this.submitted = true;
-        void this.opts
-          .reload()
-          .then((read) => this.applyRead(read, 'saved'))
-          .catch(() => undefined);
-        return;
-      }
-      if (err.status === 400) {
-        const missing = err.missing;
-        if (missing.length > 0) {
-          this.missingHighlight = new Set(missing);
-          this.save = { kind: 'error', retry: false, message: `${verb}: grades missing for ${missing.join(', ')}.` };
-          return;
-        }
-        const details = fieldErrors(err.body);
-        this.save = { kind: 'error', retry: false, message: `${verb}: ${err.message}${details ? ` — ${details}` : ''}` };
-        return;
-      }
-      this.save = { kind: 'error', retry: action === 'save', message: `${verb}: ${err.message}` };
-      return;
-    }
-    this.save = { kind: 'error', retry: action === 'save', message: `${verb}: ${describeError(err)}` };
-  }
-
-  private applyRead(read: Read, state: 'saved' | 'idle'): void {
-    this.opts.onRead?.(read);
-    this.grades = gradeMapFromGrades(read.grades);
-    this.version = read.version;
-    this.submitted = read.submitted;
-    this.dirty = false;
-    this.save = { kind: state };
     this.refresh();
   }
 
-  private loadLatest(current: Read): void {
-    this.missingHighlight.clear();
-    this.applyRead(current, 'idle');
+  private move(dRow: number, dColumn: number): void {
+    const next = moveCell(this.columns, this.levels, this.store.grades, this.selected, dRow, dColumn);
+    const rowChanged = next.row !== this.selected.row;
+    this.selected = next;
+    this.refresh();
+    this.cells.get(gradeKey(this.levels[next.row]!, this.columns[next.column]!.key))?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+    if (rowChanged) this.opts.onLevel?.(this.levels[next.row]!);
   }
 
-  // ---- submit ----------------------------------------------------------
+  /**
+   * Grading keys. Digits always grade the selected cell; arrows move it; a
+   * letter that is a category code grades only while the grid has focus (so
+   * letters stay tool shortcuts elsewhere). true when the key was used.
+   */
+  handleKey(e: KeyboardEvent): boolean {
+    if (this.dialog.open || this.store.readOnly) return false;
+    const gridFocused = document.activeElement === this.gridEl;
+    const col = this.columns[this.selected.column];
+    if (!col) return false;
+    switch (e.key) {
+      case 'ArrowDown':
+        this.move(1, 0);
+        return true;
+      case 'ArrowUp':
+        this.move(-1, 0);
+        return true;
+      case 'ArrowRight':
+        if (!gridFocused) return false;
+        this.move(0, 1);
+        return true;
+      case 'ArrowLeft':
+        if (!gridFocused) return false;
+        this.move(0, -1);
+        return true;
+      case 'Enter':
+        if (!gridFocused) return false;
+        this.selected = nextCell(this.columns, this.levels, this.store.grades, this.selected);
+        this.refresh();
+        return true;
+      case 'Backspace':
+      case 'Delete':
+        if (!gridFocused) return false;
+        this.setGrade(this.selected, null, false);
+        return true;
+    }
+    const code = categoryForKey(col.scale, e.key, gridFocused);
+    if (code === null) return false;
+    this.setGrade(this.selected, code, true);
+    return true;
+  }
+
+  focusGrid(): void {
+    this.gridEl.focus();
+  }
+
+  // ---- submit --------------------------------------------------------------
 
   private buildDialog(): HTMLDialogElement {
     const cancel = h('button', { type: 'button', class: 'sr-btn', id: 'submit-cancel' }, 'Cancel');
@@ -431,53 +400,49 @@ export class GradingPanel {
       'dialog',
       { class: 'sr-dialog', id: 'submit-dialog', 'aria-labelledby': 'submit-dialog-title' },
       h('h3', { id: 'submit-dialog-title' }, 'Submit this read?'),
-      h(
-        'p',
-        {},
-        `You are submitting your grades for ${this.opts.caseLabel}. After submitting, they can no longer be changed.`,
-      ),
+      h('p', { class: 'sr-dialog-text' }),
       h('div', { class: 'sr-dialog-actions' }, cancel, confirm),
     );
     cancel.addEventListener('click', () => dialog.close());
     confirm.addEventListener('click', () => {
       dialog.close();
-      void this.submit();
+      void this.store.submit().then(() => this.refresh());
     });
     return dialog;
   }
 
-  private askSubmit(): void {
-    if (this.submitButton.disabled) return;
+  /** Opens the confirm dialog, or lists what is missing instead. */
+  askSubmit(): void {
+    if (this.store.submitted || this.store.submitting || this.store.save.kind === 'conflict') return;
+    const missing = this.store.missing();
+    this.showMissing = true;
+    if (missing.length > 0) {
+      this.refresh();
+      this.missingEl.scrollIntoView({ block: 'nearest' });
+      return;
+    }
+    const text = this.dialog.querySelector('.sr-dialog-text');
+    if (text) {
+      const phase = this.store.phase;
+      text.textContent =
+        phase === 'unaided' && this.store.protocol.two_phase
+          ? `You are submitting your unaided read of ${this.opts.caseLabel}. It is then locked, and the AI result is shown for an AI-aided read.`
+          : `You are submitting your read of ${this.opts.caseLabel}. After submitting, it can no longer be changed.`;
+    }
+    this.refresh();
     this.dialog.showModal();
     (this.dialog.querySelector('#submit-confirm') as HTMLButtonElement | null)?.focus();
   }
 
-  private async submit(): Promise<void> {
-    if (this.submitting || this.submitted) return;
-    this.submitting = true;
+  /** For a new read (after the unaided submit) the panel takes the new store state. */
+  rerender(): void {
+    this.renderGrid();
     this.refresh();
-    try {
-      if (!(await this.flush())) return;
-      this.saveEl.textContent = 'Submitting…';
-      const read = await this.opts.api.submitRead(this.opts.assignmentId, this.version);
-      this.missingHighlight.clear();
-      this.submitting = false;
-      this.applyRead(read, 'saved');
-    } catch (err) {
-      this.handleWriteError(err, 'submit');
-    } finally {
-      this.submitting = false;
-      this.refresh();
-    }
   }
 }
 
-/** "field: message; field: message" from a DRF-style errors object. */
-function fieldErrors(body: unknown): string {
-  if (typeof body !== 'object' || body === null) return '';
-  const errors = (body as { errors?: unknown }).errors;
-  if (typeof errors !== 'object' || errors === null) return '';
-  return Object.entries(errors as Record<string, unknown>)
-    .map(([field, msg]) => `${field}: ${Array.isArray(msg) ? msg.map(String).join(' ') : JSON.stringify(msg)}`)
-    .join('; ');
+function labelOf(col: GridColumn, code: string): string {
+  return col.scale.categories.find((c) => c.code === code)?.label ?? code;
 }
+
+export type { Read };

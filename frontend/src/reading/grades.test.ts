@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import type { Protocol } from '../api/types';
+import type { Measurement, Protocol } from '../api/types';
 import {
   buildGradesPayload,
   categoryForKey,
-  findMissingGrades,
-  gradeKey,
+  findMissing,
   gradeMapFromGrades,
-  gradeRows,
-  isComplete,
+  gridColumns,
+  isApplicable,
+  moveCell,
+  nextCell,
 } from './grades';
 
 const FOUR_GRADE = {
@@ -21,97 +22,99 @@ const FOUR_GRADE = {
 };
 const SCHIZAS = {
   name: 'Schizas',
-  categories: [
-    { code: 'A', label: 'A' },
-    { code: 'B', label: 'B' },
-    { code: 'C', label: 'C' },
-    { code: 'D', label: 'D' },
-  ],
+  categories: ['A', 'B', 'C', 'D'].map((code) => ({ code, label: `Grade ${code}` })),
 };
+const SUBGRADE = { name: 'A sub-grade', categories: ['A1', 'A2', 'A3', 'A4'].map((code) => ({ code, label: code })) };
+
 const PROTOCOL: Protocol = {
-  levels: ['L1-L2', 'L2-L3', 'L3-L4'],
+  levels: ['L3-L4', 'L4-L5'],
   conditions: [
-    { key: 'central_canal', label: 'Central canal stenosis', scale: FOUR_GRADE },
-    { key: 'schizas', label: 'Schizas', scale: SCHIZAS },
+    {
+      key: 'schizas',
+      label: 'Central canal stenosis',
+      side: null,
+      required: true,
+      scale: SCHIZAS,
+      sub_questions: [{ key: 'schizas_a', label: 'A sub-grade', when: ['A'], required: true, scale: SUBGRADE }],
+    },
+    { key: 'foraminal_left', label: 'Foraminal stenosis', side: 'left', required: true, scale: FOUR_GRADE },
+    { key: 'rootlet', label: 'Rootlet sign', side: null, required: false, scale: FOUR_GRADE },
   ],
+  measurements: [{ key: 'dsca', kind: 'area', label: 'DSCA', unit: 'mm2', required: true, levels: ['L4-L5'] }],
 };
 
-describe('buildGradesPayload', () => {
-  it('lists graded cells in protocol order (condition, then level)', () => {
-    const grades = new Map([
-      [gradeKey('L3-L4', 'central_canal'), '3'],
-      [gradeKey('L1-L2', 'schizas'), 'B'],
-      [gradeKey('L1-L2', 'central_canal'), '0'],
+function measurement(key: string, level: string): Measurement {
+  return { id: 'm', key, kind: 'area', level, label: '', series_instance_uid: 's', sop_instance_uid: 'i', points_mm: [], values: { area_mm2: 1 } };
+}
+
+describe('gridColumns', () => {
+  it('puts sub-questions after their condition, with sides in the short header', () => {
+    const cols = gridColumns(PROTOCOL);
+    expect(cols.map((c) => [c.key, c.short, c.parent, c.required])).toEqual([
+      ['schizas', 'Central canal', null, true],
+      ['schizas_a', 'A sub-grade', 'schizas', true],
+      ['foraminal_left', 'Foraminal L', null, true],
+      ['rootlet', 'Rootlet sign', null, false],
+    ]);
+  });
+  it('rejects a duplicated key or an empty scale', () => {
+    expect(() => gridColumns({ levels: [], conditions: [PROTOCOL.conditions[1]!, PROTOCOL.conditions[1]!] })).toThrow('"foraminal_left" twice');
+    expect(() => gridColumns({ levels: [], conditions: [{ key: 'x', label: 'X', scale: { name: 'e', categories: [] } }] })).toThrow('"x" has no categories');
+  });
+});
+
+describe('sub-questions, payload and missing answers', () => {
+  const cols = gridColumns(PROTOCOL);
+  it('asks a sub-question only when the parent grade is in `when`', () => {
+    const grades = gradeMapFromGrades([{ level: 'L3-L4', condition: 'schizas', value: 'A' }]);
+    expect(isApplicable(cols[1]!, 'L3-L4', grades)).toBe(true);
+    expect(isApplicable(cols[1]!, 'L4-L5', grades)).toBe(false);
+  });
+  it('drops answers of sub-questions no longer asked and values off the scale', () => {
+    const grades = gradeMapFromGrades([
+      { level: 'L3-L4', condition: 'schizas', value: 'C' },
+      { level: 'L3-L4', condition: 'schizas_a', value: 'A2' },
+      { level: 'L4-L5', condition: 'schizas', value: 'A' },
+      { level: 'L4-L5', condition: 'schizas_a', value: 'A3' },
+      { level: 'L4-L5', condition: 'foraminal_left', value: '9' },
     ]);
     expect(buildGradesPayload(PROTOCOL, grades)).toEqual([
-      { level: 'L1-L2', condition: 'central_canal', value: '0' },
-      { level: 'L3-L4', condition: 'central_canal', value: '3' },
-      { level: 'L1-L2', condition: 'schizas', value: 'B' },
+      { level: 'L3-L4', condition: 'schizas', value: 'C' },
+      { level: 'L4-L5', condition: 'schizas', value: 'A' },
+      { level: 'L4-L5', condition: 'schizas_a', value: 'A3' },
     ]);
   });
-
-  it('drops cells outside the protocol or off the scale', () => {
-    const grades = new Map([
-      [gradeKey('L5-S1', 'central_canal'), '1'],
-      [gradeKey('L1-L2', 'foraminal_left'), '1'],
-      [gradeKey('L2-L3', 'central_canal'), '7'],
-      [gradeKey('L2-L3', 'schizas'), 'b'],
-    ]);
-    expect(buildGradesPayload(PROTOCOL, grades)).toEqual([]);
-  });
-
-  it('round-trips the grades of a read', () => {
-    const read = [
-      { level: 'L2-L3', condition: 'central_canal', value: '2' },
-      { level: 'L3-L4', condition: 'schizas', value: 'D' },
-    ];
-    expect(buildGradesPayload(PROTOCOL, gradeMapFromGrades(read))).toEqual(read);
-  });
-});
-
-describe('findMissingGrades', () => {
-  it('lists every ungraded cell as level/condition, in protocol order', () => {
+  it('lists required cells, asked sub-questions and required measurements still missing', () => {
     const grades = gradeMapFromGrades([
-      { level: 'L1-L2', condition: 'central_canal', value: '1' },
-      { level: 'L3-L4', condition: 'central_canal', value: '9' }, // off the scale: still missing
-      { level: 'L2-L3', condition: 'schizas', value: 'A' },
+      { level: 'L3-L4', condition: 'schizas', value: 'A' },
+      { level: 'L4-L5', condition: 'schizas', value: 'B' },
+      { level: 'L4-L5', condition: 'foraminal_left', value: '2' },
     ]);
-    expect(findMissingGrades(PROTOCOL, grades)).toEqual([
-      'L2-L3/central_canal',
-      'L3-L4/central_canal',
-      'L1-L2/schizas',
-      'L3-L4/schizas',
-    ]);
-    expect(isComplete(PROTOCOL, grades)).toBe(false);
-  });
-
-  it('is empty once every level of every condition is graded', () => {
-    const grades = new Map<string, string>();
-    for (const row of gradeRows(PROTOCOL)) grades.set(gradeKey(row.level, row.condition), row.condition === 'schizas' ? 'C' : '0');
-    expect(findMissingGrades(PROTOCOL, grades)).toEqual([]);
-    expect(isComplete(PROTOCOL, grades)).toBe(true);
+    expect(findMissing(PROTOCOL, grades)).toEqual(['L3-L4/schizas_a', 'L3-L4/foraminal_left', 'L4-L5/dsca']);
+    expect(findMissing(PROTOCOL, grades, [measurement('dsca', 'L4-L5')])).toEqual(['L3-L4/schizas_a', 'L3-L4/foraminal_left']);
   });
 });
 
-describe('gradeRows and categoryForKey', () => {
-  it('walks conditions then levels', () => {
-    expect(gradeRows(PROTOCOL).map((r) => gradeKey(r.level, r.condition))).toEqual([
-      'L1-L2/central_canal',
-      'L2-L3/central_canal',
-      'L3-L4/central_canal',
-      'L1-L2/schizas',
-      'L2-L3/schizas',
-      'L3-L4/schizas',
-    ]);
+describe('keyboard', () => {
+  it('maps codes (case-insensitive) and 0-based digits to categories', () => {
+    expect(categoryForKey(SCHIZAS, 'b')).toBe('B');
+    expect(categoryForKey(SCHIZAS, '2')).toBe('C');
+    expect(categoryForKey(SCHIZAS, 'b', false)).toBeNull();
+    expect(categoryForKey(FOUR_GRADE, '3')).toBe('3');
+    expect(categoryForKey(FOUR_GRADE, '7')).toBeNull();
+    expect(categoryForKey(FOUR_GRADE, 'Enter')).toBeNull();
   });
-
-  it('maps a key to a code, or a digit to the category index', () => {
-    expect(categoryForKey(PROTOCOL, 'central_canal', '2')).toBe('2');
-    expect(categoryForKey(PROTOCOL, 'central_canal', '4')).toBeNull();
-    expect(categoryForKey(PROTOCOL, 'schizas', 'c')).toBe('C');
-    expect(categoryForKey(PROTOCOL, 'schizas', '0')).toBe('A');
-    expect(categoryForKey(PROTOCOL, 'schizas', '3')).toBe('D');
-    expect(categoryForKey(PROTOCOL, 'schizas', 'ArrowUp')).toBeNull();
-    expect(categoryForKey(PROTOCOL, 'unknown', '1')).toBeNull();
+  it('moves across asked cells only and walks rows in reading order', () => {
+    const cols = gridColumns(PROTOCOL);
+    const levels = PROTOCOL.levels;
+    const noA = gradeMapFromGrades([{ level: 'L3-L4', condition: 'schizas', value: 'B' }]);
+    expect(moveCell(cols, levels, noA, { row: 0, column: 0 }, 0, 1)).toEqual({ row: 0, column: 2 });
+    const withA = gradeMapFromGrades([{ level: 'L3-L4', condition: 'schizas', value: 'A' }]);
+    expect(nextCell(cols, levels, withA, { row: 0, column: 0 })).toEqual({ row: 0, column: 1 });
+    // down from a sub-question onto a level where it is not asked: the parent's column
+    expect(moveCell(cols, levels, withA, { row: 0, column: 1 }, 1, 0)).toEqual({ row: 1, column: 0 });
+    expect(nextCell(cols, levels, withA, { row: 0, column: 3 })).toEqual({ row: 1, column: 0 });
+    expect(nextCell(cols, levels, withA, { row: 1, column: 3 })).toEqual({ row: 1, column: 3 });
+    expect(moveCell(cols, levels, withA, { row: 0, column: 0 }, -1, 0)).toEqual({ row: 0, column: 0 });
   });
 });

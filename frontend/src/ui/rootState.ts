@@ -3,7 +3,7 @@
  * writes go through here so the names stay in one place.
  */
 export type ViewerState = 'loading' | 'ready' | 'error';
-export type ViewportRole = 'sagittal' | 'axial';
+export type ViewportRole = 'sagittal' | 'sagittal-t1' | 'axial';
 
 export class RootState {
   constructor(private readonly root: HTMLElement) {}
@@ -21,6 +21,12 @@ export class RootState {
 
   imageRendered(role: ViewportRole): void {
     this.root.setAttribute(`data-image-rendered-${role}`, 'true');
+  }
+
+  /** Any other hook: data-<name> on #viewer-root (null removes it). */
+  set(name: string, value: string | null): void {
+    if (value === null) this.root.removeAttribute(`data-${name}`);
+    else this.root.setAttribute(`data-${name}`, value);
   }
 
   overlayRendered(): void {

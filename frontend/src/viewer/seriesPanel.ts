@@ -1,43 +1,65 @@
 import { Enums, imageLoader, type RenderingEngine, type Types } from '@cornerstonejs/core';
 import { h } from '../ui/dom';
-import type { ViewportRole } from '../ui/rootState';
 import { middleSliceIndex } from './geometry';
 
 /**
- * One viewport with its header (series description, slice n/N), a loading
- * indicator, an error line, and the window/level readout.
+ * One viewport with its header (series description, slice n/N, level), a
+ * loading bar, an error line, the window/level readout, and an SVG layer for
+ * the cross-reference line.
  */
 export class SeriesPanel {
-  readonly role: ViewportRole;
+  readonly role: string;
   readonly viewportId: string;
   readonly container: HTMLElement;
   readonly element: HTMLDivElement;
+  readonly overlay: SVGSVGElement;
   private readonly titleEl: HTMLElement;
   private readonly sliceEl: HTMLElement;
+  private readonly levelEl: HTMLElement;
   private readonly statusEl: HTMLElement;
   private readonly voiEl: HTMLElement;
+  private readonly progressEl: HTMLElement;
+  private readonly progressBar: HTMLElement;
   private imageCount = 0;
+  imageIds: string[] = [];
+  /** resolves once every slice is in the cache (or failed) */
+  loaded: Promise<void> = Promise.resolve();
+  private readonly sliceListeners = new Set<(index: number) => void>();
 
-  constructor(role: ViewportRole, heading: string) {
+  constructor(role: string, heading: string) {
     this.role = role;
     this.viewportId = `viewport-${role}`;
     this.titleEl = h('span', { class: 'sr-vp-title' }, heading);
     this.sliceEl = h('span', { class: 'sr-vp-slice', 'data-testid': `slice-${role}` }, '');
+    this.levelEl = h('span', { class: 'sr-vp-level', 'data-testid': `level-${role}` }, '');
     this.element = h('div', { id: this.viewportId, class: 'sr-vp-element' });
     // The right button zooms: keep the browser menu out of the way.
     this.element.addEventListener('contextmenu', (e) => e.preventDefault());
+    this.overlay = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+    this.overlay.setAttribute('class', 'sr-vp-overlay');
     this.statusEl = h('div', { class: 'sr-vp-status', role: 'status', 'aria-live': 'polite' }, 'Waiting…');
     this.voiEl = h('div', { class: 'sr-vp-voi' }, '');
+    this.progressBar = h('div', { class: 'sr-vp-progress-bar' });
+    this.progressEl = h(
+      'div',
+      { class: 'sr-vp-progress', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-label': `${heading} loading`, 'data-testid': `progress-${role}` },
+      this.progressBar,
+    );
     this.container = h(
       'section',
-      { class: 'sr-vp', 'data-role': role, 'aria-label': `${role} viewport` },
-      h('header', { class: 'sr-vp-header' }, this.titleEl, this.sliceEl),
-      h('div', { class: 'sr-vp-body' }, this.element, this.statusEl, this.voiEl),
+      { class: 'sr-vp', 'data-role': role, 'aria-label': `${heading} viewport` },
+      h('header', { class: 'sr-vp-header' }, this.titleEl, this.levelEl, this.sliceEl),
+      this.progressEl,
+      h('div', { class: 'sr-vp-body' }, this.element, this.overlay, this.statusEl, this.voiEl),
     );
   }
 
   setTitle(text: string): void {
     this.titleEl.textContent = text;
+  }
+
+  setLevel(text: string): void {
+    this.levelEl.textContent = text;
   }
 
   setLoading(text: string): void {
@@ -54,6 +76,7 @@ export class SeriesPanel {
     this.statusEl.textContent = text;
     this.statusEl.className = 'sr-vp-status sr-vp-status-info';
     this.statusEl.hidden = false;
+    this.progressEl.hidden = true;
   }
 
   setError(text: string): void {
@@ -61,6 +84,14 @@ export class SeriesPanel {
     this.statusEl.className = 'sr-vp-status sr-vp-status-error';
     this.statusEl.setAttribute('role', 'alert');
     this.statusEl.hidden = false;
+  }
+
+  private setProgress(done: number, total: number): void {
+    const pct = total > 0 ? Math.round((100 * done) / total) : 0;
+    this.progressBar.style.width = `${pct}%`;
+    this.progressEl.setAttribute('aria-valuenow', String(pct));
+    this.progressEl.title = `${done} of ${total} images loaded`;
+    this.progressEl.classList.toggle('sr-done', done >= total);
   }
 
   enable(engine: RenderingEngine): void {
@@ -73,11 +104,16 @@ export class SeriesPanel {
     this.element.addEventListener(Enums.Events.STACK_NEW_IMAGE, ((evt: Event) => {
       const detail = (evt as CustomEvent<Types.EventTypes.StackNewImageEventDetail>).detail;
       this.showSlice(detail.imageIdIndex);
+      for (const l of this.sliceListeners) l(detail.imageIdIndex);
     }) as EventListener);
     this.element.addEventListener(Enums.Events.VOI_MODIFIED, ((evt: Event) => {
       const detail = (evt as CustomEvent<Types.EventTypes.VoiModifiedEventDetail>).detail;
       this.showVoi(detail.range);
     }) as EventListener);
+  }
+
+  onSlice(listener: (index: number) => void): void {
+    this.sliceListeners.add(listener);
   }
 
   private showSlice(index: number): void {
@@ -93,19 +129,15 @@ export class SeriesPanel {
 
   /**
    * Shows the stack at its initial slice, resolves once the first image is
-   * rendered, then prefetches the rest with a progress readout.
+   * rendered, then loads the rest in the background with the loading bar.
    */
-  async showStack(
-    engine: RenderingEngine,
-    imageIds: string[],
-    initialIndex: 'middle' | 'first',
-    onFirstRender: () => void,
-  ): Promise<void> {
+  async showStack(engine: RenderingEngine, imageIds: string[], initialIndex: 'middle' | 'first', onFirstRender: () => void): Promise<void> {
     const viewport = engine.getViewport(this.viewportId) as Types.IStackViewport;
+    this.imageIds = imageIds;
     this.imageCount = imageIds.length;
     const index = initialIndex === 'middle' ? middleSliceIndex(imageIds.length) : 0;
+    this.setProgress(0, imageIds.length);
     this.setLoading(`Loading image ${index + 1} of ${imageIds.length}…`);
-
     await viewport.setStack(imageIds, index);
     // Registered after setStack so the event we wait for is a render of a
     // loaded image, not of the empty canvas.
@@ -122,19 +154,16 @@ export class SeriesPanel {
     this.showSlice(viewport.getCurrentImageIdIndex());
     this.showVoi(viewport.getProperties().voiRange);
     onFirstRender();
-    void this.prefetch(imageIds, index);
+    this.setLoaded();
+    this.loaded = this.prefetch(imageIds, index);
   }
 
   /** Loads every slice into the cache so scrolling is instant. */
   private async prefetch(imageIds: string[], shownIndex: number): Promise<void> {
     let done = 1;
     let failed = 0;
+    this.setProgress(done, imageIds.length);
     const others = imageIds.filter((_, i) => i !== shownIndex);
-    if (others.length === 0) {
-      this.setLoaded();
-      return;
-    }
-    this.setLoading(`Loading ${done} / ${imageIds.length}`);
     await Promise.all(
       others.map((imageId) =>
         imageLoader
@@ -144,14 +173,11 @@ export class SeriesPanel {
           })
           .finally(() => {
             done += 1;
-            if (done < imageIds.length) this.setLoading(`Loading ${done} / ${imageIds.length}`);
+            this.setProgress(done, imageIds.length);
           }),
       ),
     );
-    if (failed > 0) {
-      this.setError(`${failed} of ${imageIds.length} images could not be loaded`);
-    } else {
-      this.setLoaded();
-    }
+    if (failed > 0) this.setError(`${failed} of ${imageIds.length} images could not be loaded`);
+    this.container.dataset.loaded = failed > 0 ? 'partial' : 'true';
   }
 }
