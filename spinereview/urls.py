@@ -2,26 +2,18 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.routers import DefaultRouter
 
 from spinereview.core.views import healthz
 from spinereview.imaging import dicomweb
 from spinereview.imaging.apis import DicomUploadApi
 from spinereview.reports.apis import AgreementApi
 from spinereview.reports.views import agreement_page
-from spinereview.studies.apis import AISegmentationLabelsApi, AssignmentViewSet, ReadSaveApi, ReadSubmitApi
 from spinereview.studies.views import home, reading_page
-
-router = DefaultRouter()
-router.register("assignments", AssignmentViewSet, basename="assignment")
 
 UID = r"[0-9.]{1,64}"
 
 api_v1: list[URLPattern | URLResolver] = [
-    path("", include(router.urls)),
-    path("assignments/<uuid:pk>/read/", ReadSaveApi.as_view(), name="read-save"),
-    path("assignments/<uuid:pk>/read/submit/", ReadSubmitApi.as_view(), name="read-submit"),
-    path("ai-segmentations/<uuid:pk>/labels", AISegmentationLabelsApi.as_view(), name="ai-segmentation-labels"),
+    path("", include("spinereview.studies.urls")),
     path("reader-studies/<slug:slug>/agreement/", AgreementApi.as_view(), name="agreement"),
     path("imaging/upload/", DicomUploadApi.as_view(), name="dicom-upload"),
 ]
@@ -42,4 +34,5 @@ urlpatterns = [
         rf"^dicomweb/studies/(?P<study_uid>{UID})/series/(?P<series_uid>{UID})/instances/(?P<sop_uid>{UID})/frames/(?P<frames>[0-9,]+)$",
         dicomweb.instance_frames,
     ),
+    path("dicomweb/", include("spinereview.imaging.urls")),
 ]

@@ -8,7 +8,7 @@ import factory
 
 from spinereview.accounts.models import User
 from spinereview.studies.models import ReaderStudy, StudyMembership
-from spinereview.studies.protocols import DEFAULT_PROTOCOL
+from spinereview.studies.protocols import DEFAULT_PROTOCOL, protocol_validate
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -29,7 +29,7 @@ class ReaderStudyFactory(factory.django.DjangoModelFactory[ReaderStudy]):
 
     name = factory.Sequence(lambda n: f"Study {n}")
     slug = factory.Sequence(lambda n: f"study-{n}")
-    protocol = factory.LazyFunction(lambda: dict(DEFAULT_PROTOCOL))
+    protocol = factory.LazyFunction(lambda: protocol_validate(DEFAULT_PROTOCOL))
 
 
 class MembershipFactory(factory.django.DjangoModelFactory[StudyMembership]):
@@ -47,6 +47,9 @@ def make_user(**kwargs: Any) -> User:
 
 
 def make_reader_study(**kwargs: Any) -> ReaderStudy:
+    """A reader study; a `protocol` given here is validated and stored normalised, as the service does."""
+    if "protocol" in kwargs:
+        kwargs["protocol"] = protocol_validate(kwargs["protocol"])
     return cast(ReaderStudy, ReaderStudyFactory(**kwargs))
 
 

@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
+from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+import numpy as np
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from spinereview.accounts.models import User
-from spinereview.ai.models import AISegmentation
-from spinereview.core.errors import NotFoundError
-from spinereview.studies.models import Assignment, ReaderStudy, ReadVersion, StudyMembership
+from spinereview.ai.models import AILevelMeasurement, AISegmentation
+from spinereview.core.errors import NotFoundError, PermissionDeniedError
+from spinereview.morphometry import stenosis_grade_from_dsca
+from spinereview.studies.models import Assignment, Case, ReaderStudy, ReadVersion, SegmentationVersion, StudyMembership
 
 
 def assignment_list(*, user: User) -> QuerySet[Assignment]:
-    """A reader's own worklist (never anyone else's assignments)."""
+    """A reader's own worklist (never anyone else's assignments), in the reader's randomised order.
+
+    Washout re-reads appear only once their interval has passed; in studies that require calibration,
+    live and washout cases appear only after the reader has submitted every calibration case.
+    """
+    calibration_pending = Assignment.objects.filter(
+        reader=OuterRef("reader"), case__reader_study=OuterRef("case__reader_study"), kind=Assignment.Kind.CALIBRATION
+    ).exclude(read_versions__submitted=True)
     return (
         Assignment.objects.filter(reader=user)
+        .filter(Q(available_from__isnull=True) | Q(available_from__lte=timezone.now()))
+        .exclude(Q(case__reader_study__calibration_required=True) & ~Q(kind=Assignment.Kind.CALIBRATION) & Exists(calibration_pending))
         .select_related("case__reader_study", "case__dicom_study")
         .prefetch_related(Prefetch("read_versions", queryset=ReadVersion.objects.order_by("-version")))
         .order_by("case__reader_study__name", "order", "case__label")
@@ -30,14 +45,36 @@ def assignment_get(*, user: User, assignment_id: uuid.UUID | str) -> Assignment:
 
 
 def read_current(*, assignment: Assignment) -> ReadVersion | None:
-    return assignment.read_versions.order_by("-version").prefetch_related("grades").first()
+    return assignment.read_versions.order_by("-version").prefetch_related("grades", "measurements").first()
+
+
+def reads_previous(*, assignment: Assignment) -> list[ReadVersion]:
+    """The reader's own locked reads of earlier phases (the unaided read while reading AI-aided)."""
+    current = read_current(assignment=assignment)
+    if current is None:
+        return []
+    return list(
+        assignment.read_versions.filter(submitted=True).exclude(phase=current.phase).order_by("version").prefetch_related("grades", "measurements")
+    )
+
+
+def assignment_phase(*, assignment: Assignment) -> str:
+    """unaided -> (submit) -> aided, in two-phase studies -> (submit) -> done."""
+    current = assignment.read_versions.order_by("-version").first()
+    if current is None:
+        return ReadVersion.Phase.UNAIDED
+    if not current.submitted:
+        return current.phase
+    if current.phase == ReadVersion.Phase.UNAIDED and assignment.case.reader_study.protocol.get("two_phase"):
+        return ReadVersion.Phase.AIDED
+    return "done"
 
 
 def assignment_status(*, assignment: Assignment) -> str:
     current = assignment.read_versions.order_by("-version").first()
     if current is None:
         return "not_started"
-    return "submitted" if current.submitted else "in_progress"
+    return "submitted" if assignment_phase(assignment=assignment) == "done" else "in_progress"
 
 
 def ai_visible_to_reader(*, assignment: Assignment) -> bool:
@@ -46,7 +83,7 @@ def ai_visible_to_reader(*, assignment: Assignment) -> bool:
     if visibility == ReaderStudy.AiVisibility.ALWAYS:
         return True
     if visibility == ReaderStudy.AiVisibility.AFTER_SUBMIT:
-        return assignment.read_versions.filter(submitted=True).exists()
+        return assignment.read_versions.filter(submitted=True, phase=ReadVersion.Phase.UNAIDED).exists()
     return False
 
 
@@ -90,3 +127,148 @@ def reader_studies_supervised(*, user: User) -> QuerySet[ReaderStudy]:
     return ReaderStudy.objects.filter(
         memberships__user=user, memberships__role__in=[StudyMembership.Role.LEAD, StudyMembership.Role.ADJUDICATOR]
     ).distinct()
+
+
+def segmentations_latest(*, assignment: Assignment) -> list[SegmentationVersion]:
+    """The reader's newest mask version of each series of the case."""
+    latest: dict[uuid.UUID, SegmentationVersion] = {}
+    for version in assignment.segmentation_versions.select_related("series", "assignment__case__reader_study").order_by("version"):
+        latest[version.series_id] = version
+    return list(latest.values())
+
+
+def segmentation_latest(*, assignment: Assignment, series_instance_uid: str) -> SegmentationVersion:
+    version = assignment.segmentation_versions.filter(series__series_instance_uid=series_instance_uid).order_by("-version").first()
+    if version is None:
+        raise NotFoundError("You have no mask of this series yet")
+    return version
+
+
+def _compare_value(reader: float | None, ai: float | None) -> dict[str, float | None]:
+    delta = round(reader - ai, 2) if reader is not None and ai is not None else None
+    return {"reader": reader, "ai": ai, "delta": delta}
+
+
+def assignment_compare(*, assignment: Assignment) -> dict[str, Any]:
+    """The reader's work next to the AI's: Dice per structure of their masks, and per level the DSCA,
+    AP diameter and disc height (reader's measurements or mask vs the AI's) and the grades. Refused while
+    the AI is hidden from this reader, or when the protocol has no compare view."""
+    from spinereview.agreement import dice_score
+    from spinereview.studies.services.segmentations import segmentation_labels_load
+
+    protocol = assignment.case.reader_study.protocol
+    if not protocol.get("compare"):
+        raise PermissionDeniedError("This study's protocol has no compare view")
+    if not ai_visible_to_reader(assignment=assignment):
+        raise PermissionDeniedError("The AI is hidden until your unaided read is submitted")
+    structures = []
+    model_version = None
+    for version in segmentations_latest(assignment=assignment):
+        ai = ai_segmentation_for_reader(assignment=assignment, series_id=version.series_id)
+        if ai is None:
+            continue
+        model_version = ai.model_version.version
+        reader_labels = segmentation_labels_load(version)
+        ai_labels = np.load(Path(settings.MEDIA_ROOT) / ai.file_path)
+        ai_value_by_name = {name: int(value) for value, name in ai.label_map.items()}
+        for label in protocol["segmentation"]["labels"]:
+            mine = reader_labels == label["value"]
+            theirs = ai_labels == ai_value_by_name.get(label["name"], -1)
+            both_empty = not mine.any() and not theirs.any()
+            structures.append(
+                {
+                    "series_instance_uid": version.series.series_instance_uid,
+                    "label": label["value"],
+                    "name": label["name"],
+                    "dice": None if both_empty else round(dice_score(mine, theirs), 4),
+                    "reader_voxels": int(mine.sum()),
+                    "ai_voxels": int(theirs.sum()),
+                }
+            )
+    read = read_current(assignment=assignment)
+    measured: dict[tuple[str, str], dict[str, float]] = {}
+    for m in read.measurements.all() if read else []:
+        measured[(m.key, m.level)] = m.values
+    mask_dsca = {row["level"]: row["dsca_mm2"] for v in segmentations_latest(assignment=assignment) for row in v.level_measurements}
+    ai_rows = {
+        row.level: row
+        for row in AILevelMeasurement.objects.filter(dicom_study=assignment.case.dicom_study, model_version__is_active=True).select_related("model_version")
+    }
+    if model_version is None and ai_rows:
+        model_version = next(iter(ai_rows.values())).model_version.version
+    ai_grade = protocol.get("ai_grade") or {}
+    categories = {c["key"]: [x["code"] for x in c["scale"]["categories"]] for c in protocol["conditions"]}
+    reader_grades = {(g.level, g.condition): g.value for g in read.grades.all()} if read else {}
+    levels = []
+    for level in protocol["levels"]:
+        row = ai_rows.get(level)
+        ai_dsca = row.dsca_mm2 if row is not None and not row.flag else None
+        reader_dsca = measured.get(("dsca", level), {}).get("area_mm2", mask_dsca.get(level))
+        grades = []
+        for condition in protocol["conditions"]:
+            reader_value = reader_grades.get((level, condition["key"]))
+            ai_value = None
+            if ai_grade.get("condition") == condition["key"] and ai_dsca is not None:
+                ai_value = categories[condition["key"]][min(stenosis_grade_from_dsca(ai_dsca, cutoffs_mm2=ai_grade["dsca_cutoffs_mm2"]), len(categories[condition["key"]]) - 1)]
+            differs = None if reader_value is None or ai_value is None else reader_value != ai_value
+            grades.append({"condition": condition["key"], "reader": reader_value, "ai": ai_value, "differs": differs})
+        levels.append(
+            {
+                "level": level,
+                "dsca_mm2": _compare_value(reader_dsca, ai_dsca),
+                # The AI's AP diameter and disc heights are not derived yet: only the reader's value is given.
+                "ap_diameter_mm": _compare_value(measured.get(("ap_diameter", level), {}).get("length_mm"), None),
+                "disc_height_mm": _compare_value(measured.get(("disc_height", level), {}).get("middle_mm"), None),
+                "grades": grades,
+            }
+        )
+    return {"model_version": model_version, "structures": structures, "levels": levels}
+
+
+def study_progress(*, reader_study: ReaderStudy) -> list[dict[str, Any]]:
+    """Per reader and assignment kind: assigned, started, submitted, and median reading time per case."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    assignments = Assignment.objects.filter(case__reader_study=reader_study).select_related("reader", "case__reader_study").prefetch_related(
+        Prefetch("read_versions", queryset=ReadVersion.objects.order_by("version"))
+    )
+    for assignment in assignments:
+        row = rows.setdefault(
+            (assignment.reader.username, assignment.kind),
+            {"reader": assignment.reader.username, "kind": assignment.kind, "assigned": 0, "started": 0, "submitted": 0, "times_s": []},
+        )
+        row["assigned"] += 1
+        versions = list(assignment.read_versions.all())
+        if versions:
+            row["started"] += 1
+        if versions and _phase_done(assignment, versions):
+            row["submitted"] += 1
+            row["times_s"].append(sum(v.elapsed_s for v in versions if v.submitted))
+    result = []
+    for key in sorted(rows):
+        row = rows[key]
+        times = row.pop("times_s")
+        row["median_reading_time_s"] = float(np.median(times)) if times else None
+        result.append(row)
+    return result
+
+
+def _phase_done(assignment: Assignment, versions: list[ReadVersion]) -> bool:
+    last = versions[-1]
+    if not last.submitted:
+        return False
+    return not (last.phase == ReadVersion.Phase.UNAIDED and assignment.case.reader_study.protocol.get("two_phase"))
+
+
+def case_reads_for_supervisor(*, user: User, case_id: uuid.UUID | str) -> tuple[Case, list[ReadVersion]]:
+    """Every reader's submitted reads of a case, for the study's adjudicators and leads only."""
+    try:
+        case = Case.objects.select_related("reader_study").get(pk=case_id, reader_study__in=reader_studies_supervised(user=user))
+    except (Case.DoesNotExist, ValueError):
+        raise NotFoundError("No such case among the studies you supervise") from None
+    reads = list(
+        ReadVersion.objects.filter(assignment__case=case, submitted=True)
+        .select_related("assignment__reader")
+        .prefetch_related("grades", "measurements")
+        .order_by("assignment__reader__username", "version")
+    )
+    return case, reads

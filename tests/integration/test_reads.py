@@ -77,7 +77,7 @@ def test_submit_needs_every_level_then_locks(setup: dict[str, Any]) -> None:
     client.put(base, {"base_version": 0, "grades": grades(["0", "1", "2", "3", "0"])[:3]}, format="json")
     incomplete = client.post(base + "submit/", {"base_version": 1}, format="json")
     assert incomplete.status_code == 400
-    assert incomplete.json()["missing"] == ["L4-L5/central_canal", "L5-S1/central_canal"]
+    assert incomplete.json()["missing"] == [{"level": "L4-L5", "condition": "central_canal"}, {"level": "L5-S1", "condition": "central_canal"}]
     client.put(base, {"base_version": 1, "grades": grades(["0", "1", "2", "3", "0"])}, format="json")
     submitted = client.post(base + "submit/", {"base_version": 2}, format="json")
     assert submitted.status_code == 200

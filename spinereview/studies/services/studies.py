@@ -1,28 +1,66 @@
-"""Every write to reader studies: studies, cases, assignments and versioned reads."""
+"""Writes that set a reader study up: the study and its protocol, members, cases."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
 
 from spinereview.accounts.models import User
-from spinereview.core.errors import ApplicationError, ConflictError, PermissionDeniedError, PreconditionFailedError
+from spinereview.core.errors import ApplicationError
 from spinereview.imaging.models import DicomStudy
 from spinereview.imaging.selectors import series_orientation
 from spinereview.imaging.services import ImportResult, ImportSource, dicom_instances_import
-from spinereview.studies.models import Assignment, Case, CaseSeries, Grade, ReaderStudy, ReadVersion, StudyMembership
-from spinereview.studies.protocols import condition_categories, protocol_validate, required_items
+from spinereview.studies.models import Assignment, Case, CaseSeries, ReaderStudy, StudyMembership
+from spinereview.studies.protocols import protocol_validate
+from spinereview.studies.services.audit import audit_record
 
 _ROLE_BY_ORIENTATION = {"sagittal": CaseSeries.Role.SAGITTAL_T2, "axial": CaseSeries.Role.AXIAL_T2}
 
 
-def reader_study_create(*, name: str, slug: str, protocol: dict[str, Any], ai_visibility: str = ReaderStudy.AiVisibility.ALWAYS) -> ReaderStudy:
-    protocol_validate(protocol)
+def _ai_visibility_checked(protocol: dict[str, Any], ai_visibility: str) -> str:
     if ai_visibility not in ReaderStudy.AiVisibility.values:
         raise ApplicationError(f"ai_visibility must be one of {', '.join(ReaderStudy.AiVisibility.values)}")
-    return ReaderStudy.objects.create(name=name, slug=slug, protocol=protocol, ai_visibility=ai_visibility)
+    if protocol["two_phase"] and ai_visibility != ReaderStudy.AiVisibility.AFTER_SUBMIT:
+        raise ApplicationError("a two-phase protocol reveals the AI after the unaided read: use ai_visibility after_submit")
+    return ai_visibility
+
+
+@transaction.atomic
+def reader_study_create(
+    *,
+    name: str,
+    slug: str,
+    protocol: dict[str, Any],
+    ai_visibility: str = ReaderStudy.AiVisibility.ALWAYS,
+    randomisation_seed: int = 0,
+    calibration_required: bool = False,
+    actor: str = "system",
+) -> ReaderStudy:
+    """A reader study with its validated, normalised protocol."""
+    normalised = protocol_validate(protocol)
+    _ai_visibility_checked(normalised, ai_visibility)
+    if ReaderStudy.objects.filter(slug=slug).exists():
+        raise ApplicationError(f"a reader study with slug '{slug}' exists already")
+    study = ReaderStudy.objects.create(
+        name=name, slug=slug, protocol=normalised, ai_visibility=ai_visibility, randomisation_seed=randomisation_seed, calibration_required=calibration_required
+    )
+    audit_record(actor=actor, action="study.create", object_type="reader_study", object_id=str(study.pk), reader_study_id=study.pk, details={"slug": slug, "protocol": normalised})
+    return study
+
+
+@transaction.atomic
+def reader_study_protocol_update(*, reader_study: ReaderStudy, protocol: dict[str, Any], actor: str) -> ReaderStudy:
+    """Replace the protocol while nobody has read yet; once reads exist the protocol is the study's record."""
+    normalised = protocol_validate(protocol)
+    _ai_visibility_checked(normalised, reader_study.ai_visibility)
+    if Assignment.objects.filter(case__reader_study=reader_study, read_versions__isnull=False).exists():
+        raise ApplicationError("Reads exist for this study; its protocol can no longer change. Create a new study instead.")
+    reader_study.protocol = normalised
+    reader_study.save(update_fields=["protocol", "modified"])
+    audit_record(actor=actor, action="study.protocol_update", object_type="reader_study", object_id=str(reader_study.pk), reader_study_id=reader_study.pk, details={"protocol": normalised})
+    return reader_study
 
 
 def membership_add(*, reader_study: ReaderStudy, user: User, role: str) -> StudyMembership:
@@ -40,97 +78,11 @@ def case_create(*, reader_study: ReaderStudy, dicom_study: DicomStudy, label: st
     return case
 
 
-def assignment_create(*, case: Case, reader: User, order: int = 0) -> Assignment:
+def assignment_create(*, case: Case, reader: User, order: int = 0, kind: str = Assignment.Kind.LIVE) -> Assignment:
     if not StudyMembership.objects.filter(reader_study=case.reader_study, user=reader, role=StudyMembership.Role.READER).exists():
         raise ApplicationError(f"{reader.username} is not a reader of {case.reader_study.name}")
-    assignment, _ = Assignment.objects.get_or_create(case=case, reader=reader, defaults={"order": order})
+    assignment, _ = Assignment.objects.get_or_create(case=case, reader=reader, kind=kind, defaults={"order": order})
     return assignment
-
-
-def _current(assignment: Assignment) -> ReadVersion | None:
-    return assignment.read_versions.order_by("-version").first()
-
-
-def _validated_grades(protocol: dict[str, Any], grades: Sequence[dict[str, Any]]) -> list[tuple[str, str, str]]:
-    errors: dict[str, str] = {}
-    seen: set[tuple[str, str]] = set()
-    cleaned = []
-    levels = set(protocol["levels"])
-    for index, grade in enumerate(grades):
-        if not isinstance(grade, dict):
-            errors[str(index)] = "each grade must be an object with level, condition and value"
-            continue
-        level, condition, value = grade.get("level"), grade.get("condition"), grade.get("value")
-        key = f"{level}/{condition}"
-        if level not in levels:
-            errors[key] = f"unknown level {level!r}"
-            continue
-        try:
-            categories = condition_categories(protocol, str(condition))
-        except ApplicationError:
-            errors[key] = f"unknown condition {condition!r}"
-            continue
-        if value not in categories:
-            errors[key] = f"value {value!r} is not one of {', '.join(categories)}"
-            continue
-        if (level, condition) in seen:
-            errors[key] = "graded twice in one save"
-            continue
-        seen.add((str(level), str(condition)))
-        cleaned.append((str(level), str(condition), str(value)))
-    if errors:
-        raise ApplicationError("Some grades are not valid for this protocol; nothing was saved.", extra={"errors": errors})
-    return cleaned
-
-
-def _locked_assignment(assignment: Assignment, user: User) -> Assignment:
-    if assignment.reader_id != user.pk:
-        raise PermissionDeniedError("Only the assigned reader may save this read")
-    return Assignment.objects.select_for_update().select_related("case__reader_study").get(pk=assignment.pk)
-
-
-def _check_base(current: ReadVersion | None, base_version: int) -> None:
-    current_number = current.version if current else 0
-    if base_version != current_number:
-        raise PreconditionFailedError(
-            f"This read was saved elsewhere (version {current_number}); you edited version {base_version}. Load the latest version.",
-            extra={"current_version": current_number},
-        )
-    if current is not None and current.submitted:
-        raise ConflictError("This read is submitted and locked")
-
-
-@transaction.atomic
-def read_save(*, assignment: Assignment, user: User, base_version: int, grades: Sequence[dict[str, Any]], provenance: str = "") -> ReadVersion:
-    """Save the reader's grades as a new version; a save based on a stale version is refused (412)."""
-    assignment = _locked_assignment(assignment, user)
-    current = _current(assignment)
-    _check_base(current, base_version)
-    cleaned = _validated_grades(assignment.case.reader_study.protocol, grades)
-    version = ReadVersion.objects.create(
-        assignment=assignment, version=(current.version if current else 0) + 1, saved_by=user, provenance=provenance
-    )
-    Grade.objects.bulk_create(Grade(read_version=version, level=lv, condition=cd, value=vl) for lv, cd, vl in cleaned)
-    return version
-
-
-@transaction.atomic
-def read_submit(*, assignment: Assignment, user: User, base_version: int, provenance: str = "") -> ReadVersion:
-    """Lock the read: a new, submitted version with the same grades; every required grade must be there."""
-    assignment = _locked_assignment(assignment, user)
-    current = _current(assignment)
-    _check_base(current, base_version)
-    grades = list(current.grades.all()) if current else []
-    present = {(g.level, g.condition) for g in grades}
-    missing = [f"{level}/{condition}" for level, condition in required_items(assignment.case.reader_study.protocol) if (level, condition) not in present]
-    if missing:
-        raise ApplicationError(f"{len(missing)} required grade(s) missing; the read was not submitted.", extra={"missing": missing})
-    version = ReadVersion.objects.create(
-        assignment=assignment, version=current.version + 1 if current else 1, submitted=True, saved_by=user, provenance=provenance
-    )
-    Grade.objects.bulk_create(Grade(read_version=version, level=g.level, condition=g.condition, value=g.value) for g in grades)
-    return version
-
 
 
 def cases_import(*, sources: Iterable[ImportSource], reader_study: ReaderStudy | None, label_prefix: str = "Case") -> ImportResult:

@@ -1,0 +1,158 @@
+"""Readers' own masks: every save a new version of the labelmap of one series, never overwritten."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+
+from spinereview.accounts.models import User
+from spinereview.ai.models import AILevelMeasurement, AISegmentation
+from spinereview.core.errors import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError, PreconditionFailedError
+from spinereview.imaging.models import DicomSeries
+from spinereview.imaging.selectors import series_slice_geometry
+from spinereview.morphometry import SeriesGeometry, structure_area_per_slice_mm2
+from spinereview.studies.models import Assignment, SegmentationVersion
+from spinereview.studies.selectors import ai_segmentation_for_reader, assignment_phase
+from spinereview.studies.services.audit import audit_record
+
+DURAL_SAC = "dural_sac"
+
+
+def case_series_get(*, assignment: Assignment, series_instance_uid: str) -> DicomSeries:
+    series = DicomSeries.objects.filter(case_series__case=assignment.case, series_instance_uid=series_instance_uid).first()
+    if series is None:
+        raise NotFoundError("No such series in this case")
+    return series
+
+
+def series_shape(series: DicomSeries) -> tuple[int, int, int]:
+    """(z, y, x) of a series: slices in spatial order, rows, columns (one image size per series)."""
+    sizes = set(series.instances.values_list("rows", "columns"))
+    if len(sizes) != 1:
+        raise ApplicationError(f"series {series.series_instance_uid} mixes image sizes; it cannot hold one labelmap")
+    rows, columns = sizes.pop()
+    return series.instances.count(), rows, columns
+
+
+def segmentation_labels_load(version: SegmentationVersion) -> np.ndarray:
+    with np.load(Path(settings.MEDIA_ROOT) / version.file_path) as stored:
+        return np.asarray(stored["labels"])
+
+
+def _labels_from_bytes(data: bytes, shape: tuple[int, int, int], allowed: set[int]) -> np.ndarray:
+    expected = shape[0] * shape[1] * shape[2]
+    if len(data) != expected:
+        raise ApplicationError(f"The labelmap has {len(data)} bytes; this series needs {expected} (uint8, z*y*x = {shape[0]}*{shape[1]}*{shape[2]})")
+    labels = np.frombuffer(data, dtype=np.uint8).reshape(shape)
+    present = {int(v) for v in np.unique(labels)} - {0}
+    stray = sorted(present - allowed)
+    if stray:
+        raise ApplicationError(f"Label value(s) {', '.join(map(str, stray))} are not in this protocol's segmentation labels ({', '.join(map(str, sorted(allowed)))})")
+    return labels
+
+
+def _level_measurements(assignment: Assignment, series: DicomSeries, labels: np.ndarray, protocol: dict[str, Any]) -> list[dict[str, Any]]:
+    """DSCA of the reader's dural sac at each disc level, on the axial slice the level assignment placed
+    at the disc (from the AI's sagittal labels; no level assignment, no value)."""
+    names = {label["name"]: label["value"] for label in protocol["segmentation"]["labels"]}
+    if DURAL_SAC not in names:
+        return []
+    rows = AILevelMeasurement.objects.filter(dicom_study=assignment.case.dicom_study, model_version__is_active=True, axial_slice_index__isnull=False)
+    if not rows.exists():
+        return []
+    sop_instance_uids, attributes = series_slice_geometry(series=series)
+    ai_axial = AISegmentation.objects.filter(series=series, model_version__is_active=True).values_list("sop_instance_uids", flat=True).first()
+    if ai_axial is None or tuple(ai_axial) != sop_instance_uids:
+        return []  # the level assignment was made on another series: its slice indices do not apply here
+    areas = structure_area_per_slice_mm2(labels, SeriesGeometry.from_dicom_attributes(attributes), names[DURAL_SAC])
+    return [
+        {"level": row.level, "axial_slice_index": row.axial_slice_index, "dsca_mm2": round(float(areas[row.axial_slice_index]), 2)}
+        for row in rows.order_by("level")
+        if row.axial_slice_index is not None and 0 <= row.axial_slice_index < len(areas)
+    ]
+
+
+@transaction.atomic
+def segmentation_save(
+    *, assignment: Assignment, user: User, series_instance_uid: str, base_version: int, data: bytes, source: str = SegmentationVersion.Source.READER
+) -> SegmentationVersion:
+    """Store the reader's labelmap of one series as a new version (uint8, C order (z, y, x))."""
+    if assignment.reader_id != user.pk:
+        raise PermissionDeniedError("Only the assigned reader may save this mask")
+    assignment = Assignment.objects.select_for_update().select_related("case__reader_study", "case__dicom_study").get(pk=assignment.pk)
+    protocol = assignment.case.reader_study.protocol
+    if not protocol.get("segmentation"):
+        raise ApplicationError("This study's protocol has no segmentation task")
+    series = case_series_get(assignment=assignment, series_instance_uid=series_instance_uid)
+    current = SegmentationVersion.objects.filter(assignment=assignment, series=series).order_by("-version").first()
+    current_number = current.version if current else 0
+    if base_version != current_number:
+        raise PreconditionFailedError(
+            f"This mask was saved elsewhere (version {current_number}); you edited version {base_version}. Load the latest version.",
+            extra={"current_version": current_number},
+        )
+    phase = assignment_phase(assignment=assignment)
+    if phase == "done":
+        raise ConflictError("This read is submitted and locked; its masks cannot change")
+    labels = _labels_from_bytes(data, series_shape(series), {label["value"] for label in protocol["segmentation"]["labels"]})
+    number = current_number + 1
+    relative = Path("segmentations") / str(assignment.pk) / series.series_instance_uid / f"v{number:05d}.npz"
+    target = Path(settings.MEDIA_ROOT) / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, labels=labels)
+    partial = target.with_suffix(".partial")
+    partial.write_bytes(buffer.getvalue())
+    partial.replace(target)
+    values, counts = np.unique(labels, return_counts=True)
+    version = SegmentationVersion.objects.create(
+        assignment=assignment,
+        series=series,
+        version=number,
+        phase=phase,
+        source=source,
+        saved_by=user,
+        file_path=str(relative),
+        sha256=hashlib.sha256(labels.tobytes()).hexdigest(),
+        shape=list(labels.shape),
+        voxels_per_label={str(int(v)): int(c) for v, c in zip(values, counts, strict=True) if v != 0},
+        level_measurements=_level_measurements(assignment, series, labels, protocol),
+    )
+    audit_record(
+        actor=user.username,
+        action="segmentation.save",
+        object_type="assignment",
+        object_id=str(assignment.pk),
+        reader_study_id=assignment.case.reader_study_id,
+        details={"series": series.series_instance_uid, "version": number, "phase": phase, "source": source, "sha256": version.sha256},
+    )
+    return version
+
+
+def segmentation_from_ai(*, assignment: Assignment, user: User, series_instance_uid: str, base_version: int) -> SegmentationVersion:
+    """Start the reader's mask from the AI's: a new version holding the AI labels the protocol asks for.
+    Refused while the protocol blinds the AI (the unaided read must not see it)."""
+    series = case_series_get(assignment=assignment, series_instance_uid=series_instance_uid)
+    ai = ai_segmentation_for_reader(assignment=assignment, series_id=series.pk)
+    if ai is None:
+        if assignment.reader_id == user.pk and not AISegmentation.objects.filter(series=series, model_version__is_active=True).exists():
+            raise NotFoundError("The AI has not segmented this series yet")
+        raise PermissionDeniedError("The AI's mask is hidden until your unaided read is submitted")
+    ai_labels = np.load(Path(settings.MEDIA_ROOT) / ai.file_path)
+    protocol = assignment.case.reader_study.protocol
+    if not protocol.get("segmentation"):
+        raise ApplicationError("This study's protocol has no segmentation task")
+    ai_value_by_name = {name: int(value) for value, name in ai.label_map.items()}
+    copied = np.zeros(ai_labels.shape, dtype=np.uint8)
+    for label in protocol["segmentation"]["labels"]:
+        if label["name"] in ai_value_by_name:
+            copied[ai_labels == ai_value_by_name[label["name"]]] = label["value"]
+    return segmentation_save(
+        assignment=assignment, user=user, series_instance_uid=series_instance_uid, base_version=base_version, data=copied.tobytes(), source=SegmentationVersion.Source.AI_COPY
+    )
