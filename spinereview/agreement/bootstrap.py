@@ -95,25 +95,38 @@ class BootstrapResult:
 
 
 def _cluster_codes(clusters: Any, n_observations: int) -> tuple[npt.NDArray[np.intp], int]:
+    """Cluster number (0..G-1, in sorted label order) of every observation."""
     if isinstance(clusters, (str, bytes)):
         raise ValueError("clusters must be one label per observation (e.g. the patient id of each row), not a string")
-    labels = clusters.tolist() if isinstance(clusters, np.ndarray) else list(clusters)
-    if isinstance(clusters, np.ndarray) and clusters.ndim != 1:
-        raise ValueError(f"clusters must be one-dimensional, got shape {clusters.shape}")
-    if len(labels) != n_observations:
-        raise ValueError(f"clusters has {len(labels)} labels but the data have {n_observations} observations (rows)")
-    codes = np.empty(n_observations, dtype=np.intp)
-    seen: dict[Hashable, int] = {}
-    for i, label in enumerate(labels):
-        if is_missing(label):
-            raise ValueError(f"clusters[{i}] is missing ({label!r}); every observation needs its patient id")
+    labels = np.asarray(clusters) if not isinstance(clusters, np.ndarray) else clusters
+    if labels.ndim != 1:
+        raise ValueError(f"clusters must be one label per observation (one-dimensional), got shape {labels.shape}")
+    if labels.shape[0] != n_observations:
+        raise ValueError(f"clusters has {labels.shape[0]} labels but the data have {n_observations} observations (rows)")
+    if labels.dtype.kind in "iub" or labels.dtype.kind in "U" or labels.dtype.kind == "f":
+        if labels.dtype.kind == "f" and np.any(np.isnan(labels)):
+            i = int(np.flatnonzero(np.isnan(labels))[0])
+            raise ValueError(f"clusters[{i}] is missing (nan); every observation needs its patient id")
+        unique, codes = np.unique(labels, return_inverse=True)
+        n_clusters = int(unique.size)
+    else:
+        # Mixed or None-bearing labels: number them in sorted order where possible, else by first appearance.
+        items = labels.tolist()
+        for i, label in enumerate(items):
+            if is_missing(label):
+                raise ValueError(f"clusters[{i}] is missing ({label!r}); every observation needs its patient id")
         try:
-            codes[i] = seen.setdefault(label, len(seen))
-        except TypeError:
-            raise ValueError(f"clusters[{i}] = {label!r} is not a hashable label") from None
-    if len(seen) < 2:
-        raise ValueError(f"need at least 2 clusters (patients) to resample, got {len(seen)}")
-    return codes, len(seen)
+            distinct = sorted(set(items))
+        except TypeError as exc:
+            if "unhashable" in str(exc):
+                raise ValueError(f"cluster labels must be hashable: {exc}") from None
+            distinct = list(dict.fromkeys(items))
+        number = {label: i for i, label in enumerate(distinct)}
+        codes = np.fromiter((number[label] for label in items), dtype=np.intp, count=len(items))
+        n_clusters = len(distinct)
+    if n_clusters < 2:
+        raise ValueError(f"need at least 2 clusters (patients) to resample, got {n_clusters}")
+    return np.asarray(codes, dtype=np.intp), n_clusters
 
 
 def _as_data(data: tuple[Any, ...]) -> list[npt.NDArray[Any]]:
@@ -372,7 +385,7 @@ def cohen_kappa_statistic(*, categories: Sequence[Hashable], weights: KappaWeigh
         row_totals, col_totals = square.sum(axis=2), square.sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             observed = (tables @ flat) / n
-            expected = np.einsum("ri,ij,rj->r", row_totals, w, col_totals) / (n * n)
+            expected = np.sum((row_totals @ w) * col_totals, axis=1) / (n * n)
             kappa = np.where(expected > 0, 1.0 - observed / np.where(expected > 0, expected, 1.0), np.nan)
         result: FloatArray = np.where(n > 0, kappa, np.nan)
         return result
