@@ -8,6 +8,12 @@ caches by folder, device and weights file.
     result = seg.segment(volume, (sz, sy, sx), axis_directions=axes)
     result.labels, result.label_map, result.model_version
 
+Grades: when the checkpoint folder holds a stenosis grader (DIR/grader/, written by
+`python -m ml train-grader --into DIR`, or `load_segmenter(..., grader_dir=...)`) and the
+caller passes `level_slices` (disc level -> index of the axial slice nearest that disc's
+mid-plane), `result.grades[level]` holds the central canal stenosis grade of each level whose
+slice shows a canal, and `result.grader_version` names the grader.
+
 Axes: volume[k, r, c] is slice k, row r, column c. For a DICOM series, sort the slices along
 the slice normal (or in any order) and pass `axis_directions` = the patient-space (LPS) unit
 vectors along which the z, y and x indices increase: z = direction from slice k to k+1
@@ -19,8 +25,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +36,7 @@ from numpy.typing import NDArray
 if TYPE_CHECKING:
     from torch import nn
 
+    from ml.grading.inference import Grader
     from ml.preprocessing import Preprocessing
 
 AxisDirections = tuple[
@@ -41,6 +48,22 @@ _LEFT, _RIGHT = 5, 6
 
 
 @dataclass(frozen=True)
+class LevelGrade:
+    """Central canal stenosis grade of one disc level, from the grader."""
+
+    level: str
+    grade: int
+    """Index into `grades` (0 = normal ... 3 = severe)."""
+    name: str
+    """grades[grade]."""
+    probabilities: tuple[float, ...]
+    """Per grade, summing to 1."""
+    slice_index: int
+    """z index of the axial slice graded."""
+    grades: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class SegmentationResult:
     labels: NDArray[np.uint8]
     """uint8 (z, y, x), same shape as the input volume."""
@@ -48,6 +71,10 @@ class SegmentationResult:
     """Label value -> structure name (background 0 not listed), from the checkpoint."""
     model_version: str
     """"<name>@<first 12 hex digits of sha256(weights.pt)>"."""
+    grades: dict[str, LevelGrade] = field(default_factory=dict)
+    """Disc level -> grade; empty without a grader or without `level_slices`."""
+    grader_version: str | None = None
+    """"<grader name>@<sha256(grader weights)[:12]>" when grades were computed."""
 
 
 def axis_directions_from_dicom(
@@ -91,6 +118,7 @@ class Segmenter:
         device: str,
         *,
         batch_size: int = 16,
+        grader: Grader | None = None,
     ) -> None:
         from ml.preprocessing import Preprocessing
 
@@ -103,6 +131,7 @@ class Segmenter:
         self.model_version = model_version
         self.label_map: dict[int, str] = {int(k): v for k, v in config["label_map"].items()}
         self.device = device
+        self.grader = grader
 
     def segment(
         self,
@@ -110,6 +139,7 @@ class Segmenter:
         spacing_mm: tuple[float, float, float],
         *,
         axis_directions: AxisDirections | None = None,
+        level_slices: Mapping[str, int] | None = None,
     ) -> SegmentationResult:
         """Segment every slice of `volume` (z, y, x); `spacing_mm` is (z, y, x) in mm.
 
@@ -118,10 +148,15 @@ class Segmenter:
         patient's left (+x) or right side of the spine's midline from the geometry; without
         it, the sides come from the network, which is reliable on axial slices in the
         standard orientation (image right = patient left) but not on sagittal ones.
+
+        With `level_slices` (disc level -> z index of its mid-plane axial slice) and a grader,
+        each level whose slice shows a canal (labels spinal canal / dural sac) is graded on a
+        patch centred there; a level without a canal is left out of `grades`.
         """
         array = _check_volume(volume)
         spacing = _check_spacing(spacing_mm)
         directions = _check_directions(axis_directions)
+        levels = _check_level_slices(level_slices, array.shape[0])
         import torch
 
         from ml.preprocessing import pad_to_multiple, prepare_slices, resample
@@ -145,9 +180,52 @@ class Segmenter:
                 )
         if directions is not None:
             _assign_sides(labels, spacing, directions)
+        grades: dict[str, LevelGrade] = {}
+        if levels and self.grader is not None:
+            grades = self._grade(array, (spacing[1], spacing[2]), labels, levels)
         return SegmentationResult(
-            labels=labels, label_map=dict(self.label_map), model_version=self.model_version
+            labels=labels, label_map=dict(self.label_map), model_version=self.model_version,
+            grades=grades,
+            grader_version=self.grader.version if self.grader is not None and levels else None,
         )
+
+    def _grade(
+        self, array: NDArray[np.float32], pixel_spacing: tuple[float, float],
+        labels: NDArray[np.uint8], levels: dict[str, int],
+    ) -> dict[str, LevelGrade]:
+        from ml.grading.patches import canal_centre
+
+        assert self.grader is not None
+        todo = [(lv, k, c) for lv, k in levels.items() if (c := canal_centre(labels[k])) is not None]
+        if not todo:
+            return {}
+        with self._lock:
+            probs = self.grader.grade_slices(
+                array[[k for _, k, _ in todo]], pixel_spacing, [c for _, _, c in todo]
+            )
+        names = self.grader.grades
+        out = {}
+        for (level, k, _), p in zip(todo, probs, strict=True):
+            g = int(np.argmax(p))
+            out[level] = LevelGrade(level=level, grade=g, name=names[g],
+                                    probabilities=tuple(float(v) for v in p), slice_index=k,
+                                    grades=names)
+        return out
+
+
+def _check_level_slices(level_slices: Any, nz: int) -> dict[str, int]:
+    if level_slices is None:
+        return {}
+    if not isinstance(level_slices, Mapping):
+        raise ValueError("level_slices must map disc level names to slice indices")
+    out: dict[str, int] = {}
+    for level, k in level_slices.items():
+        if not isinstance(level, str) or isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise ValueError(f"level_slices must map level names to int slice indices, got {level!r}: {k!r}")
+        if not 0 <= int(k) < nz:
+            raise ValueError(f"level_slices[{level!r}] = {k} is outside the volume's {nz} slices")
+        out[level] = int(k)
+    return out
 
 
 def _check_volume(volume: Any) -> NDArray[np.float32]:
@@ -209,7 +287,7 @@ def _assign_sides(
     labels[muscle & ~side_left] = _RIGHT
 
 
-_CACHE: dict[tuple[str, str, int, int], Segmenter] = {}
+_CACHE: dict[tuple[Any, ...], Segmenter] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -225,24 +303,46 @@ def _resolve_device(device: str) -> str:
     return device
 
 
-def load_segmenter(model_dir: str | os.PathLike[str], *, device: str = "auto") -> Segmenter:
-    """Load (once per process, then reuse) the model in `model_dir`.
+GRADER_SUBFOLDER = "grader"
 
-    Raises ValueError with the reason when the folder is missing, incomplete or corrupt.
+
+def load_segmenter(
+    model_dir: str | os.PathLike[str], *, device: str = "auto",
+    grader_dir: str | os.PathLike[str] | None = None,
+) -> Segmenter:
+    """Load (once per process, then reuse) the model in `model_dir`, with the stenosis grader
+    in `grader_dir` or, by default, in `model_dir`/grader when there is one.
+
+    Raises ValueError with the reason when a folder is missing, incomplete or corrupt.
     """
     from ml.checkpoint import WEIGHTS, load_model, read_config
 
     path = Path(model_dir).resolve()
     read_config(path)  # fail fast with a clear reason before importing torch fully
+    grader_path: Path | None = (
+        Path(grader_dir).resolve() if grader_dir is not None else path / GRADER_SUBFOLDER
+    )
+    if grader_dir is None and grader_path is not None and not grader_path.is_dir():
+        grader_path = None
     resolved = _resolve_device(device)
     stat = (path / WEIGHTS).stat()
-    key = (str(path), resolved, stat.st_mtime_ns, stat.st_size)
+    key: tuple[Any, ...] = (str(path), resolved, stat.st_mtime_ns, stat.st_size)
+    if grader_path is not None:
+        if not (grader_path / WEIGHTS).is_file():
+            raise ValueError(f"grader folder {grader_path} has no {WEIGHTS}")
+        gstat = (grader_path / WEIGHTS).stat()
+        key += (str(grader_path), gstat.st_mtime_ns, gstat.st_size)
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
         if cached is not None:
             return cached
         model, config, version = load_model(path, resolved)
-        segmenter = Segmenter(model, config, version, resolved)
+        grader = None
+        if grader_path is not None:
+            from ml.grading.inference import load_grader
+
+            grader = load_grader(grader_path, resolved)
+        segmenter = Segmenter(model, config, version, resolved, grader=grader)
         _CACHE[key] = segmenter
         return segmenter
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +36,15 @@ def read_dicom_series(folder: str | os.PathLike[str]) -> DicomSeries:
             continue
         if "PixelData" in ds:
             datasets.append(ds)
+    return dicom_series_from_datasets(datasets, str(folder))
+
+
+def dicom_series_from_datasets(datasets: Sequence[pydicom.Dataset], where: str) -> DicomSeries:
+    """One series' image datasets (any order) -> volume sorted along the normal."""
     if not datasets:
-        raise ValueError(f"no DICOM images in {folder}")
+        raise ValueError(f"no DICOM images in {where}")
+    datasets = list(datasets)
+    folder = where
     series = {str(ds.SeriesInstanceUID) for ds in datasets}
     if len(series) != 1:
         raise ValueError(f"{folder} holds {len(series)} series; give one series folder")

@@ -85,3 +85,34 @@ def channels_last(model: nn.Module, device: str) -> nn.Module:
 
     moved: nn.Module = model.to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return moved
+
+
+def build_classifier(
+    *, encoder: str = "tu-mobilenetv3_small_100", in_channels: int = 1, classes: int = 4,
+    dropout: float = 0.2,
+) -> nn.Module:
+    """An image classifier: an smp encoder (random init) + smp's ClassificationHead (global
+    average pool, dropout, linear) on its deepest features; (N, in_channels, H, W) -> (N, classes)
+    logits, H and W multiples of 32. The same head smp attaches as `aux_params` to its
+    segmentation models."""
+    import segmentation_models_pytorch as smp
+    from segmentation_models_pytorch.base import ClassificationHead
+    from torch import nn
+
+    if in_channels < 1 or classes < 2:
+        raise ValueError(f"need in_channels >= 1 and classes >= 2, got {in_channels}, {classes}")
+    try:
+        backbone = smp.encoders.get_encoder(encoder, in_channels=in_channels, depth=5, weights=None)
+    except KeyError as exc:
+        raise ValueError(f"cannot build a classifier with encoder {encoder!r}: {exc}") from exc
+
+    class _Classifier(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = backbone
+            self.head = ClassificationHead(backbone.out_channels[-1], classes, dropout=dropout)
+
+        def forward(self, x: Any) -> Any:
+            return self.head(self.encoder(x)[-1])
+
+    return _Classifier()

@@ -48,6 +48,9 @@ class SlicePool:
     focus: list[torch.Tensor] = field(default_factory=list)
     """Each (n, 2) int16 (row, column): pixels of the spine (labels 1-4) to centre crops on."""
     case_seeds: list[int] = field(default_factory=list)
+    labelled: list[torch.Tensor] = field(default_factory=list)
+    """Volume datasets only: each (K,) bool, the classes annotated in the slice's case
+    (background always); empty for the phantom, where everything is annotated."""
 
     def __len__(self) -> int:
         return len(self.images)
@@ -120,8 +123,9 @@ def make_batch(
     probability `focus_probability`, near a random spine pixel, otherwise anywhere.
     """
     b = len(indices)
+    classes = int(pool.targets[indices[0]].shape[0]) if indices else NUM_CLASSES
     images = torch.zeros((b, 1, canvas, canvas))
-    targets = torch.zeros((b, NUM_CLASSES, canvas, canvas))
+    targets = torch.zeros((b, classes, canvas, canvas))
     targets[:, 0] = 1.0
     for n, i in enumerate(indices):
         img = pool.images[i]
@@ -155,8 +159,9 @@ def make_batch(
             images[flip] = images[flip].flip(-1)
             t = targets[flip].flip(-1)
             swapped = t.clone()
-            swapped[:, PARASPINAL_MUSCLE_LEFT] = t[:, PARASPINAL_MUSCLE_RIGHT]
-            swapped[:, PARASPINAL_MUSCLE_RIGHT] = t[:, PARASPINAL_MUSCLE_LEFT]
+            if classes > PARASPINAL_MUSCLE_RIGHT:
+                swapped[:, PARASPINAL_MUSCLE_LEFT] = t[:, PARASPINAL_MUSCLE_RIGHT]
+                swapped[:, PARASPINAL_MUSCLE_RIGHT] = t[:, PARASPINAL_MUSCLE_LEFT]
             targets[flip] = swapped
 
     angle = np.deg2rad(rng.uniform(-aug.rotation_deg, aug.rotation_deg, b))
