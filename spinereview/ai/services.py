@@ -182,7 +182,10 @@ def ai_level_measurements_compute(*, dicom_study_id: str, model_version_id: str)
     per_level = {}
     if named:  # with no disc found there is nothing to place the axial slices against: every level is flagged
         slice_levels = axial_slice_levels(ax_geometry, named)
-        per_level = dsca_by_level_mm2(ax_labels, ax_geometry, slice_levels, _label_value(axial.label_map, DURAL_SAC_LABEL_NAME))
+        try:
+            per_level = dsca_by_level_mm2(ax_labels, ax_geometry, slice_levels, _label_value(axial.label_map, DURAL_SAC_LABEL_NAME))
+        except ValueError as exc:  # e.g. no dural sac on any axial slice: a flag, never 0 mm2 (which would read as severe)
+            flag = f"{flag}; {exc}" if flag else str(exc)
     rows = []
     with transaction.atomic():
         for level in LUMBAR_DISC_LEVELS:

@@ -155,7 +155,8 @@ def _if_match_version(request: Request) -> int:
 class SegmentationLabelsApi(APIView):
     """The reader's own labelmap of one series: uint8, C order (z, y, x), slices in the series' spatial order."""
 
-    renderer_classes = [OctetStreamRenderer, JSONRenderer]
+    # GET answers with the raw bytes itself; the renderers serve PUT's JSON answer and errors.
+    renderer_classes = [JSONRenderer, OctetStreamRenderer]
     parser_classes = [OctetStreamParser]
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes, 404: ErrorSerializer})
