@@ -99,6 +99,8 @@ class ImportResult:
     new_series_ids: tuple[str, ...]
     instances_created: int
     instances_skipped: int
+    # (SOPInstanceUID as sent, SOPInstanceUID as stored after de-identification), in the order given.
+    stored_sop_instance_uids: tuple[tuple[str, str], ...] = ()
 
 
 def uid_is_valid(uid: str) -> bool:
@@ -278,6 +280,7 @@ def _deidentified(item: ParsedInstance, pseudonymizer: _Pseudonymizer) -> tuple[
     ds = item.dataset
     originals = {
         "study_instance_uid": str(ds.StudyInstanceUID),
+        "sop_instance_uid": str(ds.SOPInstanceUID),
         "accession_number": str(ds.get("AccessionNumber", "") or "")[:16],
         "study_date": str(ds.get("StudyDate", "") or "")[:8],
     }
@@ -305,6 +308,7 @@ def dicom_instances_import(*, sources: Iterable[ImportSource]) -> ImportResult:
     created = skipped = 0
     new_series: list[str] = []
     study_uids: list[str] = []
+    stored_uids: list[tuple[str, str]] = []
     try:
         with transaction.atomic():
             pseudonymizer = _Pseudonymizer()
@@ -312,6 +316,7 @@ def dicom_instances_import(*, sources: Iterable[ImportSource]) -> ImportResult:
                 item, patient, originals = _deidentified(original_item, pseudonymizer)
                 ds = item.dataset
                 study_uid, series_uid, sop_uid = str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
+                stored_uids.append((originals["sop_instance_uid"], sop_uid))
                 study, study_created = DicomStudy.objects.get_or_create(
                     study_instance_uid=study_uid,
                     defaults={
@@ -378,6 +383,7 @@ def dicom_instances_import(*, sources: Iterable[ImportSource]) -> ImportResult:
         new_series_ids=tuple(new_series),
         instances_created=created,
         instances_skipped=skipped,
+        stored_sop_instance_uids=tuple(stored_uids),
     )
 
 
