@@ -17,7 +17,16 @@ from rest_framework.test import APIClient
 
 from spinereview.ai.models import AISegmentation, InferenceJob, ModelVersion
 from spinereview.imaging.services import ImportSource
-from spinereview.studies.models import AdjudicationTask, Assignment, AuditEvent, Measurement, ReaderStudy, ReadVersion, SegmentationVersion, StudyMembership
+from spinereview.studies.models import (
+    AdjudicationTask,
+    Assignment,
+    AuditEvent,
+    Measurement,
+    ReaderStudy,
+    ReadVersion,
+    SegmentationVersion,
+    StudyMembership,
+)
 from spinereview.studies.protocols import DEFAULT_PROTOCOL
 from spinereview.studies.services import (
     assignment_create,
