@@ -126,8 +126,9 @@ class StudyReidentificationKey:
 
 
 def reidentification_permitted(*, user: User, study_instance_uid: str) -> bool:
-    """Administrators always; a lead only for a study that is a case of a reader study they lead
-    whose protocol sets ``"reidentification_permitted": true``. Readers and adjudicators never."""
+    """Administrators always; a lead only for a study that is a case of a reader study they lead whose
+    ``reidentification_permitted`` flag is set (a ReaderStudy field; absent or False: refused).
+    Readers and adjudicators never."""
     if not user.is_authenticated:
         return False
     if user.is_staff:
@@ -137,7 +138,7 @@ def reidentification_permitted(*, user: User, study_instance_uid: str) -> bool:
     memberships = StudyMembership.objects.filter(
         user=user, role=StudyMembership.Role.LEAD, reader_study__cases__dicom_study__study_instance_uid=study_instance_uid
     ).select_related("reader_study")
-    return any(m.reader_study.protocol.get("reidentification_permitted") is True for m in memberships)
+    return any(getattr(m.reader_study, "reidentification_permitted", False) is True for m in memberships)
 
 
 def study_reidentification_get(*, user: User, study_instance_uid: str) -> StudyReidentificationKey:
