@@ -163,7 +163,7 @@ def test_measurements_are_recomputed_from_points_and_bad_ones_change_nothing() -
         {"area_mm2": 100.0},
         {"anterior_mm": 9.0, "middle_mm": 10.0, "posterior_mm": 7.5},
     ]
-    bad_cases = [
+    bad_cases: list[tuple[dict[str, Any], str]] = [
         ({"key": "ap_diameter", "points_mm": [[0, 0, 0]]}, "a length has exactly 2 points"),
         ({"key": "dsca", "points_mm": [[0, 0, 0], [1, 0, 0], [2, 0, 0]]}, "encloses no area"),
         ({"key": "dsca", "points_mm": [[0, 0, 0], [10, 0, 0], [10, 10, 5], [0, 10, 0]]}, "must lie on one image plane"),
@@ -193,8 +193,8 @@ def test_reader_masks_are_versioned_and_stale_or_malformed_saves_are_refused() -
     mask[1, 2:4, 2:4] = 4
 
     def put(data: bytes, if_match: str | None) -> Any:
-        headers = {"HTTP_IF_MATCH": if_match} if if_match is not None else {}
-        return client.generic("PUT", url, data, content_type="application/octet-stream", **headers)
+        headers = {"If-Match": if_match} if if_match is not None else {}
+        return client.put(url, data, content_type="application/octet-stream", headers=headers)
 
     assert client.get(url).status_code == 404
     first = put(mask.tobytes(), '"0"')
@@ -217,7 +217,7 @@ def test_reader_masks_are_versioned_and_stale_or_malformed_saves_are_refused() -
     # another reader can neither read nor write this reader's mask
     other_client = client_for(setup["users"]["reader2"])
     assert other_client.get(url).status_code == 404
-    assert other_client.generic("PUT", url, mask.tobytes(), content_type="application/octet-stream", HTTP_IF_MATCH='"2"').status_code == 404
+    assert other_client.put(url, mask.tobytes(), content_type="application/octet-stream", headers={"If-Match": '"2"'}).status_code == 404
     assert not SegmentationVersion.objects.filter(assignment=other).exists()
 
 
