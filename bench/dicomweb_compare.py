@@ -1,0 +1,261 @@
+"""SpineReview vs Orthanc on the shared DICOMweb benchmark (../shared/bench/dicomweb), in one run.
+
+What it does (a report, not a test):
+  1. SpineReview: migrates a scratch database, makes an administrator with an API token, starts
+     gunicorn (the production server) on 127.0.0.1:--port, STOWs the benchmark study
+     (gen_lumbar_mr.py) with the token, then runs dicomweb_bench.py against /dicomweb with the
+     token on every request. Stored studies are de-identified, so the study is found by the UID
+     in the STOW response (its PatientID is a pseudonym).
+  2. Orthanc (if /usr/sbin/Orthanc and the DICOMweb plugin are installed, and --no-orthanc is not
+     given): start_orthanc.sh, the same STOW, the same benchmark, stop_orthanc.sh.
+  3. Prints both tables and the ratio of every headline figure (>= 1.0 means SpineReview is at
+     least as fast as Orthanc).
+
+    python3 -m venv /tmp/benchvenv && /tmp/benchvenv/bin/pip install httpx pydicom numpy   # the shared client's needs
+    /tmp/benchvenv/bin/python bench/dicomweb_compare.py --out var/bench-dicomweb [--workers 4] [--runs 1]
+
+The benchmark client runs in the interpreter that runs this script (httpx is not a SpineReview
+dependency); the server side (manage.py, gunicorn) runs in --server-python (default .venv).
+
+Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/spinereview_bench, created
+if missing), CELERY_BROKER_URL (default redis://127.0.0.1:6379/15). The media folder goes under --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_BENCH = REPO.parent / "shared" / "bench" / "dicomweb"
+# Figures compared, and whether higher is better (throughput) or lower (latency).
+HEADLINES = [
+    ("qido_studies.median_ms", False),
+    ("qido_series.median_ms", False),
+    ("wado_series_metadata.median_ms", False),
+    ("frames_seq.frames_per_s_median", True),
+    ("frames_conc6.frames_per_s_median", True),
+    ("wado_series_retrieve.median_ms", False),
+    ("stow_single_instance.median_ms", False),
+    ("stow_batch_per_instance.median_ms", False),
+]
+
+
+def _load_shared() -> tuple[Any, Any]:
+    sys.path.insert(0, str(SHARED_BENCH))
+    return importlib.import_module("dicomweb_bench"), importlib.import_module("gen_lumbar_mr")
+
+
+def _wait(url: str, headers: dict[str, str], timeout_s: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, headers=headers, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"{url} did not answer within {timeout_s:.0f} s")
+
+
+def _stow_study(gen: Any, root: str, headers: dict[str, str]) -> str:
+    """STOW the benchmark study (one request); the StudyInstanceUID the server stored it under."""
+    import httpx
+
+    datasets = gen.build_study("anchor-lspine-v1", "ANCHOR-LSPINE-001")
+    blobs = [gen.dataset_bytes(d) for d in datasets]
+    with httpx.Client(timeout=300, headers=headers) as client:
+        seconds, response = gen.stow_post(client, root, blobs, str(datasets[0].StudyInstanceUID))
+    if response.status_code not in (200, 202):
+        raise SystemExit(f"STOW to {root} failed: HTTP {response.status_code} {response.text[:500]}")
+    print(f"# STOW of {len(blobs)} instances to {root}: {seconds * 1000:.0f} ms")
+    retrieve = response.json().get("00081190", {}).get("Value", [""])[0] if response.content else ""
+    return retrieve.rstrip("/").rsplit("/", 1)[-1] if retrieve else str(datasets[0].StudyInstanceUID)
+
+
+def _run_bench(bench: Any, root: str, label: str, study: str, patient_id: str, headers: dict[str, str], argv: list[str]) -> dict[str, Any]:
+    import httpx
+
+    class AuthBench(bench.Bench):  # type: ignore[misc,name-defined]
+        def _client(self, conns: int = 1) -> httpx.Client:
+            return httpx.Client(
+                timeout=self.a.timeout,
+                headers={**self.common, **headers},
+                limits=httpx.Limits(max_connections=conns, max_keepalive_connections=conns),
+            )
+
+    parser_args = ["--base-url", root, "--label", label, "--study", study, "--patient-id", patient_id, *argv]
+    namespace = _bench_args(bench, parser_args)
+    runner = AuthBench(namespace)
+    try:
+        out: dict[str, Any] = runner.run()
+    finally:
+        runner.client.close()
+    print(f"# {label} @ {root}")
+    print(bench.table(out["results"]))
+    return out
+
+
+def _bench_args(bench: Any, argv: list[str]) -> argparse.Namespace:
+    """The shared benchmark's own argument defaults, parsed from argv."""
+    captured: dict[str, argparse.Namespace] = {}
+    original = argparse.ArgumentParser.parse_args
+
+    def capture(self: argparse.ArgumentParser, args: Any = None, namespace: Any = None) -> argparse.Namespace:
+        captured["a"] = original(self, args, namespace)
+        raise SystemExit(0)
+
+    argparse.ArgumentParser.parse_args = capture  # type: ignore[method-assign,assignment]
+    try:
+        bench.main(argv)
+    except SystemExit:
+        pass
+    finally:
+        argparse.ArgumentParser.parse_args = original  # type: ignore[method-assign]
+    return captured["a"]
+
+
+def _spinereview(args: argparse.Namespace, bench: Any, gen: Any, bench_argv: list[str]) -> dict[str, Any]:
+    out_dir = Path(args.out).resolve()
+    env = dict(
+        os.environ,
+        DEBUG="0",
+        SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only-secret-key-not-for-production"),
+        DATABASE_URL=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/spinereview_bench"),
+        CELERY_BROKER_URL=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15"),
+        SPINEREVIEW_MEDIA_ROOT=str(out_dir / "media"),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        LOG_LEVEL="WARNING",
+    )
+    python = args.server_python
+    if env["DATABASE_URL"].startswith("postgres"):
+        _create_database(python, env["DATABASE_URL"], fresh=args.fresh)
+    if args.fresh:
+        shutil.rmtree(out_dir / "media", ignore_errors=True)
+    subprocess.run([python, "manage.py", "migrate", "--verbosity", "0"], cwd=REPO, env=env, check=True)
+    key = subprocess.run(
+        [python, "manage.py", "shell", "-c",
+         "from rest_framework.authtoken.models import Token; from spinereview.accounts.models import User;"
+         "u, _ = User.objects.get_or_create(username='bench', defaults={'is_staff': True, 'is_superuser': True});"
+         "print(Token.objects.get_or_create(user=u)[0].key)"],
+        cwd=REPO, env=env, check=True, capture_output=True, text=True,
+    ).stdout.strip().splitlines()[-1]
+    headers = {"Authorization": f"Token {key}"}
+    log = open(out_dir / "gunicorn.log", "wb")  # noqa: SIM115 - open for the server's lifetime
+    server = subprocess.Popen(
+        [python, "-m", "gunicorn", "spinereview.wsgi", "--bind", f"127.0.0.1:{args.port}", "--workers", str(args.workers),
+         "--worker-class", "gthread", "--threads", str(args.threads), "--keep-alive", "30"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    root = f"http://127.0.0.1:{args.port}/dicomweb"
+    try:
+        _wait(f"{root}/studies?limit=1", headers)
+        study = _stow_study(gen, root, headers)
+        import httpx
+
+        found = httpx.get(f"{root}/studies", params={"StudyInstanceUID": study}, headers=headers, timeout=30).json()
+        patient_id = found[0]["00100020"]["Value"][0]
+        return {"runs": [_run_bench(bench, root, "spinereview", study, patient_id, headers, bench_argv) for _ in range(args.runs)]}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def _create_database(python: str, url: str, *, fresh: bool) -> None:
+    """Create the scratch PostgreSQL database (dropped first with --fresh), with the server's psycopg."""
+    name = url.rsplit("/", 1)[-1]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    script = (
+        "import sys, psycopg\n"
+        "name, url, fresh = sys.argv[1], sys.argv[2], sys.argv[3] == '1'\n"
+        "with psycopg.connect(url, autocommit=True) as c:\n"
+        "    exists = c.execute('SELECT 1 FROM pg_database WHERE datname = %s', (name,)).fetchone()\n"
+        "    if exists and fresh:\n"
+        "        c.execute(f'DROP DATABASE \"{name}\"'); exists = None\n"
+        "    if not exists:\n"
+        "        c.execute(f'CREATE DATABASE \"{name}\"')\n"
+    )
+    subprocess.run([python, "-c", script, name, admin_url, "1" if fresh else "0"], check=True)
+
+
+def _orthanc(args: argparse.Namespace, bench: Any, gen: Any, bench_argv: list[str]) -> dict[str, Any] | None:
+    if not Path("/usr/sbin/Orthanc").exists() or not Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so").exists():
+        print("# Orthanc with the DICOMweb plugin is not installed (apt-get install orthanc orthanc-dicomweb); skipped")
+        return None
+    anchor = Path(args.out).resolve() / "orthanc"
+    if args.fresh:
+        shutil.rmtree(anchor, ignore_errors=True)
+    anchor.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, ANCHOR_DIR=str(anchor))
+    subprocess.run(["sh", str(SHARED_BENCH / "start_orthanc.sh")], env=env, check=True)
+    try:
+        root = "http://127.0.0.1:8042/dicom-web"
+        study = _stow_study(gen, root, {})
+        return {"runs": [_run_bench(bench, root, "orthanc", study, "ANCHOR-LSPINE-001", {}, bench_argv) for _ in range(args.runs)]}
+    finally:
+        subprocess.run(["sh", str(SHARED_BENCH / "stop_orthanc.sh")], env=env, check=False)
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def ratio_table(ours: dict[str, Any], theirs: dict[str, Any], bench: Any) -> str:
+    """Median of runs per headline, and SpineReview's speed relative to Orthanc (>= 1.0: as fast or faster)."""
+    flat_ours = [bench.flatten(r["results"]) for r in ours["runs"]]
+    flat_theirs = [bench.flatten(r["results"]) for r in theirs["runs"]]
+    lines = [f"{'figure':40s} {'SpineReview':>12s} {'Orthanc':>12s} {'ratio':>7s}", "-" * 75]
+    for key, higher_is_better in HEADLINES:
+        a = [f[key] for f in flat_ours if key in f]
+        b = [f[key] for f in flat_theirs if key in f]
+        if not a or not b:
+            continue
+        ours_value, theirs_value = _median(a), _median(b)
+        ratio = ours_value / theirs_value if higher_is_better else theirs_value / ours_value
+        lines.append(f"{key:40s} {ours_value:12.2f} {theirs_value:12.2f} {ratio:7.2f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=str(REPO / "var" / "bench-dicomweb"))
+    parser.add_argument("--server-python", default=str(REPO / ".venv" / "bin" / "python"))
+    parser.add_argument("--port", type=int, default=8071)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--fresh", action="store_true", help="start from an empty database, media folder and Orthanc store")
+    parser.add_argument("--no-orthanc", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (-n 10, 3 frame passes, 3 series retrieves)")
+    args = parser.parse_args(argv)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    bench, gen = _load_shared()
+    bench_argv = ["-n", "10", "--frame-reps", "3", "--series-reps", "3"] if args.quick else []
+    ours = _spinereview(args, bench, gen, bench_argv)
+    theirs = None if args.no_orthanc else _orthanc(args, bench, gen, bench_argv)
+    result = {"spinereview": ours, "orthanc": theirs}
+    (Path(args.out) / "compare.json").write_text(json.dumps(result))
+    if theirs:
+        print(ratio_table(ours, theirs, bench))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
