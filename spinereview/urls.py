@@ -8,7 +8,7 @@ from spinereview.imaging import dicomweb
 from spinereview.imaging.apis import DicomUploadApi
 from spinereview.reports.apis import AgreementApi
 from spinereview.reports.views import agreement_page
-from spinereview.studies.views import home, reading_page
+from spinereview.studies.views import adjudication_page, home, reading_page, study_overview_page
 
 UID = r"[0-9.]{1,64}"
 
@@ -21,6 +21,8 @@ api_v1: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("", home, name="home"),
     path("reading/<uuid:assignment_id>/", reading_page, name="reading"),
+    path("studies/<slug:slug>/", study_overview_page, name="study-overview"),
+    path("studies/<slug:slug>/cases/<uuid:case_id>/adjudicate/", adjudication_page, name="adjudicate"),
     path("studies/<slug:slug>/agreement/", agreement_page, name="agreement-page"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

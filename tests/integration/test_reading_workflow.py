@@ -376,3 +376,32 @@ def test_audit_chain_records_every_change_and_detects_tampering(capsys: pytest.C
     assert not broken.ok and "changed after it was recorded" in broken.problem
     with pytest.raises(SystemExit):
         call_command("audit_verify")
+
+
+def test_study_overview_and_adjudication_pages_for_leads_only() -> None:
+    setup = _study(two_phase=False, readers=2)
+    study, users = setup["study"], setup["users"]
+    case = study.cases.get()
+    lead = APIClient()
+    lead.force_login(users["lead"])
+    page = lead.post(f"/studies/{study.slug}/", {"action": "assign"})
+    assert page.status_code == 200 and "2 new assignment(s)" in page.content.decode()
+    for name, values in {"reader1": ["0", "1", "2", "3", "0"], "reader2": ["0", "1", "2", "1", "0"]}.items():
+        assignment = Assignment.objects.get(reader=users[name], case=case)
+        read_save(assignment=assignment, user=users[name], base_version=0, grades=grades(values))
+        read_submit(assignment=assignment, user=users[name], base_version=1)
+    page = lead.post(f"/studies/{study.slug}/", {"action": "adjudication"}).content.decode()
+    assert "1 new disagreement(s)" in page and "differ by 2 categories" in page
+    adjudicate_url = f"/studies/{study.slug}/cases/{case.pk}/adjudicate/"
+    html = lead.get(adjudicate_url).content.decode()
+    assert html.count('class="disputed"') == 1
+    form = {f"grade|{level}|central_canal": value for level, value in zip(LEVELS, ["0", "1", "2", "2", "0"], strict=True)}
+    assert lead.post(adjudicate_url, form | {"note": "read together"}).status_code == 302
+    assert case.reference_reads.get().grades[3] == {"level": "L4-L5", "condition": "central_canal", "value": "2"}
+    bad = lead.post(adjudicate_url, {"grade|L4-L5|central_canal": "7"})
+    assert bad.status_code == 200 and "not valid for this protocol" in bad.content.decode()
+    assert case.reference_reads.count() == 1
+    reader = APIClient()
+    reader.force_login(users["reader1"])
+    assert reader.get(f"/studies/{study.slug}/").status_code == 404
+    assert reader.get(adjudicate_url).status_code == 404

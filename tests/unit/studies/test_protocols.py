@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -136,3 +137,10 @@ def test_malformed_protocols_are_refused_naming_the_problem(protocol: Any, messa
 def test_invalid_yaml_reports_the_line() -> None:
     with pytest.raises(ApplicationError, match="not valid YAML or JSON at line 2"):
         protocol_load("levels: [L1-L2\nconditions: {")
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[3] / "protocols").glob("*.yaml")), ids=lambda p: p.name)
+def test_example_protocols_in_the_repository_load(path: Path) -> None:
+    protocol = protocol_load(path.read_text())
+    assert protocol_load(protocol_dump(protocol)) == protocol
+    assert protocol["levels"][-1] == "L5-S1"
