@@ -21,6 +21,9 @@ class ReaderStudy(BaseModel):
     randomisation_seed = models.BigIntegerField(default=0)
     # A reader starts with every calibration case (known reference read, feedback shown) before live reading.
     calibration_required = models.BooleanField(default=False)
+    # Whether the study's leads may look up the original patient identity of its de-identified cases
+    # (the ethics approval decides; off unless the lead sets it when creating the study).
+    reidentification_permitted = models.BooleanField(default=False)
 
     class Meta:
         verbose_name_plural = "reader studies"

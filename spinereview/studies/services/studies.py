@@ -36,6 +36,7 @@ def reader_study_create(
     ai_visibility: str = ReaderStudy.AiVisibility.ALWAYS,
     randomisation_seed: int = 0,
     calibration_required: bool = False,
+    reidentification_permitted: bool = False,
     actor: str = "system",
 ) -> ReaderStudy:
     """A reader study with its validated, normalised protocol."""
@@ -44,9 +45,11 @@ def reader_study_create(
     if ReaderStudy.objects.filter(slug=slug).exists():
         raise ApplicationError(f"a reader study with slug '{slug}' exists already")
     study = ReaderStudy.objects.create(
-        name=name, slug=slug, protocol=normalised, ai_visibility=ai_visibility, randomisation_seed=randomisation_seed, calibration_required=calibration_required
+        name=name, slug=slug, protocol=normalised, ai_visibility=ai_visibility, randomisation_seed=randomisation_seed,
+        calibration_required=calibration_required,
+        reidentification_permitted=reidentification_permitted,
     )
-    audit_record(actor=actor, action="study.create", object_type="reader_study", object_id=str(study.pk), reader_study_id=study.pk, details={"slug": slug, "protocol": normalised})
+    audit_record(actor=actor, action="study.create", object_type="reader_study", object_id=str(study.pk), reader_study_id=study.pk, details={"slug": slug, "protocol": normalised, "reidentification_permitted": reidentification_permitted})
     return study
 
 

@@ -23,6 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--ai-visibility", choices=ReaderStudy.AiVisibility.values, default=ReaderStudy.AiVisibility.ALWAYS)
         parser.add_argument("--seed", type=int, default=0, help="seed of each reader's random reading order")
         parser.add_argument("--calibration-required", action="store_true")
+        parser.add_argument("--reidentification-permitted", action="store_true", help="leads may look up original patient identities")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -34,6 +35,7 @@ class Command(BaseCommand):
                 ai_visibility=options["ai_visibility"],
                 randomisation_seed=options["seed"],
                 calibration_required=options["calibration_required"],
+                reidentification_permitted=options["reidentification_permitted"],
                 actor="manage.py",
             )
         except OSError as exc:
