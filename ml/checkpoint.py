@@ -3,6 +3,7 @@
     DIR/weights.pt     state_dict (torch.save)
     DIR/config.json    architecture, encoder, channels, label map, preprocessing, provenance
     DIR/metrics.json   held-out scores and timings (informative; not needed to load)
+    DIR/model_card.md  the same, for people: model, labels, training data and split, scores
 
 The model version is f"{config['name']}@{sha256(weights.pt)[:12]}": two folders with the same
 weights bytes are the same model.
@@ -25,6 +26,7 @@ FORMAT = "spinereview-segmentation-checkpoint/1"
 WEIGHTS = "weights.pt"
 CONFIG = "config.json"
 METRICS = "metrics.json"
+MODEL_CARD = "model_card.md"
 REQUIRED_KEYS = ("format", "name", "architecture", "encoder", "in_channels", "classes",
                  "label_map", "preprocessing")
 
@@ -97,7 +99,7 @@ def load_model(model_dir: Path, device: str = "cpu") -> tuple[nn.Module, dict[st
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile,
-            ValueError) as exc:
+            ValueError, IndexError) as exc:
         raise ValueError(f"{weights} is not a readable torch checkpoint: {exc}") from exc
     if not isinstance(state, dict):
         raise ValueError(f"{weights} does not hold a state_dict")
@@ -138,6 +140,7 @@ def write_checkpoint(
         (tmp / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         metrics = {**metrics, "model_version": version}
         (tmp / METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        (tmp / MODEL_CARD).write_text(model_card(config, metrics))
         os.chmod(tmp, 0o755)
         if out_dir.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
@@ -151,3 +154,58 @@ def write_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return version
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def model_card(config: dict[str, Any], metrics: dict[str, Any]) -> str:
+    """A Markdown summary of config.json and metrics.json (they stay the source of truth)."""
+    training = config.get("training", {}) if isinstance(config.get("training"), dict) else {}
+    lines = [
+        f"# Model card: {config.get('name', '?')}",
+        "",
+        f"- Version: `{metrics.get('model_version', '?')}`",
+        f"- Format: {config.get('format', '?')}",
+        f"- Architecture: {config.get('architecture', '?')}, encoder {config.get('encoder', '?')} "
+        "(random initialisation, no pretrained weights)",
+        f"- Input: {config.get('input', '?')}",
+    ]
+    if "label_map" in config:
+        labels = ", ".join(f"{k} = {v}" for k, v in config["label_map"].items())
+        lines.append(f"- Labels: 0 = background, {labels}")
+    if "grades" in config:
+        lines.append(f"- Grades: {', '.join(map(str, config['grades']))}")
+    lines += ["", "## Training data", ""]
+    data = training.get("data")
+    if isinstance(data, dict):
+        lines += [f"- {k}: {v}" for k, v in data.items()]
+    elif data:
+        lines.append(f"- {data}")
+    split = training.get("split")
+    if isinstance(split, dict):
+        lines.append(f"- Split: {split.get('rule', '')}")
+        lines.append(f"- Training patients: {', '.join(split.get('train_patients', []))}")
+        lines.append(f"- Held-out patients: {', '.join(split.get('heldout_patients', [])) or 'none'}")
+    for key in ("cases", "case_seeds", "slices", "levels", "grade_counts", "loss", "optimiser"):
+        if key in training and not isinstance(training[key], dict):
+            value = training[key]
+            if isinstance(value, list) and len(value) > 12:
+                value = f"{value[:3]} ... {value[-1]} ({len(value)})"
+            lines.append(f"- {key}: {value}")
+    lines += ["", "## Held-out scores", ""]
+    held = metrics.get("heldout")
+    if isinstance(held, dict) and isinstance(held.get("by_structure"), dict):
+        lines.append("| structure | Dice | IoU |")
+        lines.append("|---|---|---|")
+        for name, s in held["by_structure"].items():
+            lines.append(f"| {name} | {_fmt(s.get('dice'))} | {_fmt(s.get('iou'))} |")
+    elif isinstance(held, dict):
+        lines += [f"- {k}: {_fmt(v)}" for k, v in held.items() if not isinstance(v, (list, dict))]
+    else:
+        lines.append("none")
+    lines += ["", "## Run", ""]
+    lines += [f"- {k}: {_fmt(metrics[k])}" for k in ("iterations", "stopped_by", "training_seconds",
+                                                    "device", "threads") if k in metrics]
+    return "\n".join(lines) + "\n"

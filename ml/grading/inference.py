@@ -79,7 +79,7 @@ def load_grader(folder: str | os.PathLike[str], device: str = "cpu") -> Grader:
     try:
         state = torch.load(path / WEIGHTS, map_location="cpu", weights_only=True)
         model.load_state_dict(state, strict=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, IndexError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else repr(exc)
         raise ValueError(f"{path / WEIGHTS} does not load into the grader in {CONFIG}: {first}") from exc
     model = channels_last(model, device).eval()

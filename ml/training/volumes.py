@@ -7,6 +7,10 @@ cosine decay, mixed precision on CUDA, seeded), with two differences:
 
 - Output classes are the structures the data annotates, keeping our label values
   (spine-real: 1 vertebral body, 2 disc -> 3 output channels; SPIDER: 1, 2, 3).
+- Balanced sampling: slices are drawn uniformly over the groups of cases that annotate the
+  same structures (spine-real: disc-only and body-only cases), then uniformly within a group,
+  so that a structure annotated in few cases still shapes every batch; in particular, the
+  disc-only cases are the only ones that teach where discs are *not*.
 - Partial labels, marginal loss (Shi et al., "Marginal loss and exclusion loss for partially
   supervised multi-organ segmentation", Med Image Anal 70:101979, 2021): in a case that does
   not annotate structure k, "0" means "background or k". So the probabilities of background
@@ -192,6 +196,10 @@ def train_on_volumes(
         )
     t_data = time.perf_counter() - t0
     log(f"data: {len(train_cases)} cases, {len(pool)} slices in {t_data:.1f} s")
+    groups: dict[tuple[bool, ...], list[int]] = {}
+    for i, mask in enumerate(pool.labelled):
+        groups.setdefault(tuple(mask.tolist()), []).append(i)
+    group_list = [groups[k] for k in sorted(groups)]
 
     model = build_model(
         cfg.architecture, in_channels=1, classes=classes, encoder=cfg.encoder,
@@ -217,7 +225,8 @@ def train_on_volumes(
             break
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(cfg.lr, progress)
-        idx = rng.integers(0, len(pool), cfg.batch_size).tolist()
+        chosen = rng.integers(0, len(group_list), cfg.batch_size)
+        idx = [group_list[g][int(rng.integers(len(group_list[g])))] for g in chosen]
         images, targets, _ = make_batch(
             pool, idx, cfg.canvas, rng, aug, focus_probability=cfg.focus_probability
         )
@@ -273,6 +282,8 @@ def train_on_volumes(
             "train_cases": [case_entry(c) for c in train_cases],
             "heldout_cases": [case_entry(c) for c in heldout_cases],
             "slices": len(pool),
+            "sampling": f"uniform over {len(group_list)} groups of cases with the same annotated "
+                        "structures, then uniform within the group",
             "loss": "marginal soft cross-entropy + soft Dice over annotated classes "
                     "(partial labels; ml.training.volumes)",
             "optimiser": f"AdamW, peak lr {cfg.lr}, warm-up then cosine (ml.training.train)",

@@ -24,7 +24,12 @@ TrainTiny = Callable[..., dict[str, Any]]
 
 def test_checkpoint_folder_is_complete(tiny_model: tuple[Path, dict[str, Any]]) -> None:
     folder, metrics = tiny_model
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "metrics.json", "weights.pt"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "config.json", "metrics.json", "model_card.md", "weights.pt"]
+    card = (folder / "model_card.md").read_text()
+    assert card.startswith("# Model card: tiny\n")
+    assert f"- Version: `{metrics['model_version']}`" in card
+    assert "| vertebral_body |" in card
     config = json.loads((folder / "config.json").read_text())
     assert config["format"] == "spinereview-segmentation-checkpoint/1"
     assert config["name"] == "tiny"

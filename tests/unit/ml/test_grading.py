@@ -1,0 +1,136 @@
+"""Stenosis grader: grade scale, training data, patches, checkpoint, inference interface."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ml.cli import main
+from ml.grading.patches import PatchSpec, canal_centre, extract_patches, grade_from_dsca
+from ml.grading.train import GraderConfig, grading_spec, train_grader
+from ml.inference.api import checkpoint_describe, load_segmenter
+from ml.labels import LEVELS
+from ml.phantom import AXIAL, render_phantom
+
+
+def test_grade_scale() -> None:
+    assert [grade_from_dsca(v) for v in (180.0, 100.0, 99.9, 75.0, 74.99, 50.0, 49.9, 0.0)] == [
+        0, 0, 1, 1, 2, 2, 3, 3]
+    with pytest.raises(ValueError, match="non-negative"):
+        grade_from_dsca(-1.0)
+
+
+def test_grading_spec_draws_every_grade_and_agrees_with_its_dsca() -> None:
+    seen = set()
+    for seed in range(12):
+        spec, grades = grading_spec(seed)
+        assert set(grades) == set(LEVELS)
+        for level in LEVELS:
+            assert grades[level] == grade_from_dsca(spec.dsca_mm2_by_level[level])
+        seen |= set(grades.values())
+        assert spec.axial_slices_per_level == 1
+    assert seen == {0, 1, 2, 3}
+    assert grading_spec(3) == grading_spec(3)
+
+
+def test_patch_is_centred_and_scaled() -> None:
+    slices = np.zeros((1, 40, 60), np.float32)
+    slices[0, 10, 30] = 1000.0
+    slices[0, 30, 5] = 10.0  # another pixel, for the percentile
+    spec = PatchSpec(size=32, spacing_mm=0.5, percentile=100.0)
+    # patch pixels 15 and 16 sit 0.25 mm either side of the centre pixel's centre: bilinear
+    # weights 0.75 per axis; pixels 14 and 17 at 0.75 mm: weight 0.25 (value 1 after normalising)
+    patch = extract_patches(slices, (1.0, 1.0), [(10.0, 30.0)], spec)[0, 0].numpy()
+    assert patch.shape == (32, 32)
+    weights = np.array([0.25, 0.75, 0.75, 0.25])
+    np.testing.assert_allclose(patch[14:18, 14:18], np.outer(weights, weights), atol=1e-5)
+    assert float(patch.sum()) == pytest.approx(4.0, rel=1e-5)
+    # 1 mm x 2 mm pixels: the centre pixel covers twice as many patch columns as rows
+    wide = extract_patches(slices[:, :, ::2], (1.0, 2.0), [(10.0, 15.0)], spec)[0, 0]
+    assert float(wide.sum()) == pytest.approx(8.0, rel=1e-5)
+    with pytest.raises(ValueError, match="N centres"):
+        extract_patches(slices, (1.0, 1.0), [], spec)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        PatchSpec(size=40)
+
+
+def test_canal_centre() -> None:
+    labels = np.zeros((10, 10), np.uint8)
+    assert canal_centre(labels) is None
+    labels[2:4, 6:8] = 4
+    labels[4, 6:8] = 3
+    assert canal_centre(labels) == (3.0, 6.5)
+
+
+@pytest.fixture(scope="module")
+def tiny_grader(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:  # type: ignore[type-arg]
+    out = tmp_path_factory.mktemp("graders") / "g"
+    cfg = GraderConfig(cases=2, iterations=2, batch_size=4, heldout_cases=1, patch_size=64, name="tiny-grader")
+    return out, train_grader(cfg, out, log=lambda _: None)
+
+
+def test_grader_checkpoint(tiny_grader: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
+    folder, metrics = tiny_grader
+    config = json.loads((folder / "config.json").read_text())
+    assert config["format"] == "spinereview-grading-checkpoint/1"
+    assert config["grades"] == ["normal", "mild", "moderate", "severe"]
+    assert config["dsca_cutoffs_mm2"] == [100.0, 75.0, 50.0]
+    assert config["patch"] == {"size": 64, "spacing_mm": 0.5, "percentile": 99.5}
+    held = metrics["heldout"]
+    assert held["n"] == 5 and np.sum(held["confusion_true_by_predicted"]) == 5
+    assert metrics["model_version"].startswith("tiny-grader@")
+
+
+def test_segment_returns_grades_per_level(
+    tiny_model: tuple[Path, dict], tiny_grader: tuple[Path, dict]  # type: ignore[type-arg]
+) -> None:
+    spec, _ = grading_spec(11)
+    series = render_phantom(spec).series[AXIAL]
+    seg = load_segmenter(tiny_model[0], device="cpu", grader_dir=tiny_grader[0])
+    assert seg.grader is not None
+    # ground-truth labels stand in for the (untrained) segmenter's canal: grade through the API
+    levels = {lv: k for k, lv in enumerate(series.slice_levels) if lv is not None}
+    plain = seg.segment(series.image, series.geometry.spacing_mm)
+    assert plain.grades == {} and plain.grader_version is None
+    probs = seg.grader.grade_slices(series.image, series.geometry.pixel_spacing_mm,
+                                    [canal_centre(series.labels[k]) or (0.0, 0.0) for k in range(5)])
+    assert probs.shape == (5, 4)
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-6)
+    result = seg.segment(series.image, series.geometry.spacing_mm, level_slices=levels)
+    assert result.grader_version == tiny_grader[1]["model_version"]
+    for level, g in result.grades.items():
+        assert g.slice_index == levels[level] and g.grades[g.grade] == g.name
+        assert sum(g.probabilities) == pytest.approx(1.0)
+    for bad, message in (({"L1-L2": 5}, "outside"), ({"L1-L2": 1.5}, "int slice"), ([1], "must map")):
+        with pytest.raises(ValueError, match=message):
+            seg.segment(series.image, series.geometry.spacing_mm, level_slices=bad)  # type: ignore[arg-type]
+
+
+def test_grader_inside_the_checkpoint_folder_is_found(
+    tiny_model: tuple[Path, dict], tiny_grader: tuple[Path, dict], tmp_path: Path,  # type: ignore[type-arg]
+) -> None:
+    import shutil
+
+    folder = tmp_path / "with-grader"
+    shutil.copytree(tiny_model[0], folder)
+    assert load_segmenter(folder, device="cpu").grader is None
+    shutil.copytree(tiny_grader[0], folder / "grader")
+    seg = load_segmenter(folder, device="cpu")
+    assert seg.grader is not None and seg.grader.version == tiny_grader[1]["model_version"]
+    assert checkpoint_describe(folder).model_version == tiny_model[1]["model_version"]
+    (folder / "grader" / "weights.pt").write_bytes(b"broken")
+    with pytest.raises(ValueError, match="does not load into the grader"):
+        load_segmenter(folder, device="cpu")
+
+
+def test_grade_cli_refuses_bad_level_list(
+    tiny_model: tuple[Path, dict], tiny_grader: tuple[Path, dict], tmp_path: Path,  # type: ignore[type-arg]
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["grade", "--model", str(tiny_model[0]), "--grader", str(tiny_grader[0]),
+                 "--dicom", str(tmp_path), "--level-slices", "L4-L5", "--device", "cpu"])
+    assert code == 2
+    assert "is not LEVEL=INDEX" in capsys.readouterr().err
