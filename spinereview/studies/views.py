@@ -115,13 +115,14 @@ def adjudication_page(request: HttpRequest, slug: str, case_id: str) -> HttpResp
             categories = question["scale"]["categories"]
             for level in protocol["levels"]:
                 item = (level, question["key"])
+                names = {c["code"]: f"{c['code']} · {c['label']}" if c["label"] != c["code"] else c["code"] for c in categories}
                 rows.append(
                     {
                         "level": level,
                         "key": question["key"],
                         "label": question["label"] + (f" ({condition['side']})" if condition.get("side") and question is condition else ""),
-                        "values": [given[name].get(item, "") for name in readers],
-                        "majority": majority_by_item.get(item, ""),
+                        "values": [names.get(given[name].get(item, ""), "") for name in readers],
+                        "majority": names.get(majority_by_item.get(item, ""), ""),
                         "chosen": reference_by_item.get(item, majority_by_item.get(item, "")),
                         "categories": categories,
                         "disputed": item in open_items or len({v for v in (given[n].get(item) for n in readers) if v}) > 1,

@@ -58,7 +58,8 @@ def _disagreements(case: Case, reads: dict[str, ReadVersion]) -> list[tuple[str,
             values = [g.value for r in reads.values() for g in r.grades.all() if g.level == level and g.condition == condition["key"]]
             indices = [order[v] for v in values if v in order]
             if len(indices) >= 2 and max(indices) - min(indices) >= thresholds["grade_distance"]:
-                found.append((level, condition["key"], f"grades {', '.join(sorted(set(values), key=order.__getitem__))} differ by {max(indices) - min(indices)} categories"))
+                distance = max(indices) - min(indices)
+                found.append((level, condition["key"], f"grades {', '.join(sorted(set(values), key=order.__getitem__))} differ by {distance} categor{'y' if distance == 1 else 'ies'}"))
     for level in protocol["levels"]:
         areas = [m.values["area_mm2"] for r in reads.values() for m in r.measurements.all() if m.key == "dsca" and m.level == level]
         if len(areas) >= 2 and max(areas) - min(areas) >= thresholds["dsca_difference_mm2"]:

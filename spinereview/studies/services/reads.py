@@ -231,4 +231,7 @@ def read_submit(*, assignment: Assignment, user: User, base_version: int, proven
             elapsed_s=0.0,
             provenance="AI-aided read opened, seeded from the unaided read",
         )
+    from spinereview.reports.services import agreement_report_enqueue  # lazy: studies does not depend on reports
+
+    agreement_report_enqueue(reader_study_id=assignment.case.reader_study_id)
     return submitted
