@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import wraps
@@ -106,18 +108,72 @@ def _preflight(request: HttpRequest) -> HttpResponseBase:
     return _with_cors(request, response)
 
 
+class _TtlCache:
+    """A small per-process cache with expiry: a viewer's burst of frame requests costs no database query.
+
+    Used for successful token look-ups and positive study-visibility answers (30 s: a revoked token or
+    membership stops working within 30 s) and for instance rows (stored instances never change).
+    """
+
+    def __init__(self, ttl_s: float, max_entries: int) -> None:
+        self.ttl_s, self.max_entries = ttl_s, max_entries
+        self._entries: dict[Any, tuple[float, Any]] = {}
+
+    def get(self, key: Any) -> Any:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key: Any, value: Any) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + self.ttl_s, value)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+_TOKENS = _TtlCache(30, 1024)
+_VISIBLE = _TtlCache(30, 8192)
+_INSTANCES = _TtlCache(300, 8192)
+_METADATA = _TtlCache(300, 256)
+
+
+def caches_clear() -> None:
+    """Forget cached tokens, visibility and instances (tests; after revoking access in a hurry)."""
+    for cache in (_TOKENS, _VISIBLE, _INSTANCES, _METADATA):
+        cache.clear()
+
+
 def _authenticate(request: HttpRequest) -> tuple[User, bool]:
     """The user and whether they came by session (CSRF applies) rather than by token."""
     user = request.user
     if user.is_authenticated:
         return user, True  # type: ignore[return-value]
+    header = request.headers.get("Authorization", "")
+    cached = _TOKENS.get(header) if header else None
+    if cached is not None:
+        return cached, False
     try:
         authenticated = TokenAuthentication().authenticate(request)  # type: ignore[arg-type]
     except AuthenticationFailed as exc:
         raise DicomwebError(401, str(exc.detail)) from None
     if authenticated is None:
         raise DicomwebError(401, "Authentication required (session or 'Authorization: Token <key>')")
+    _TOKENS.put(header, authenticated[0])
     return authenticated[0], False
+
+
+def _visible(user: User, study_uid: str) -> bool:
+    if user.is_staff:
+        return DicomStudy.objects.filter(study_instance_uid=study_uid).exists()
+    if _VISIBLE.get((user.pk, study_uid)):
+        return True
+    visible = selectors.dicom_study_visible_to(user=user, study_instance_uid=study_uid)
+    if visible:
+        _VISIBLE.put((user.pk, study_uid), True)
+    return visible
 
 
 def dicomweb_endpoint(methods: tuple[str, ...] = ("GET",)) -> Callable[[View], View]:
@@ -154,22 +210,39 @@ def dicomweb_endpoint(methods: tuple[str, ...] = ("GET",)) -> Callable[[View], V
 
 
 def _study(user: User, study_uid: str) -> DicomStudy:
-    if not selectors.dicom_study_visible_to(user=user, study_instance_uid=study_uid):
+    if not _visible(user, study_uid):
         raise DicomwebError(404, "No such study, or you may not see it")
     return DicomStudy.objects.get(study_instance_uid=study_uid)
 
 
 def _series(user: User, study_uid: str, series_uid: str) -> DicomSeries:
-    _study(user, study_uid)
-    return selectors.series_get(study_instance_uid=study_uid, series_instance_uid=series_uid)
+    try:
+        series = selectors.series_get(study_instance_uid=study_uid, series_instance_uid=series_uid)
+    except NotFoundError:
+        _study(user, study_uid)  # 404 for the study first, so a hidden study's series are not revealed
+        raise
+    if not user.is_staff and not _visible(user, study_uid):
+        raise DicomwebError(404, "No such study, or you may not see it")
+    return series
 
 
 def _instance(user: User, study_uid: str, series_uid: str, sop_uid: str) -> DicomInstance:
-    series = _series(user, study_uid, series_uid)
-    try:
-        return series.instances.get(sop_instance_uid=sop_uid)
-    except DicomInstance.DoesNotExist:
-        raise DicomwebError(404, "No such instance in this series") from None
+    """The instance, in at most one query; 404 alike for a missing instance and a study the user may not see."""
+    key = (study_uid, series_uid, sop_uid)
+    instance: DicomInstance | None = _INSTANCES.get(key)
+    if instance is None:
+        instance = (
+            DicomInstance.objects.select_related("series__study")
+            .filter(sop_instance_uid=sop_uid, series__series_instance_uid=series_uid, series__study__study_instance_uid=study_uid)
+            .first()
+        )
+        if instance is None:
+            _series(user, study_uid, series_uid)  # names what is missing: the study, the series or the instance
+            raise DicomwebError(404, "No such instance in this series")
+        _INSTANCES.put(key, instance)
+    if not user.is_staff and not _visible(user, study_uid):
+        raise DicomwebError(404, "No such study, or you may not see it")
+    return instance
 
 
 def _etag_matches(request: HttpRequest, etag: str) -> bool:
@@ -460,20 +533,31 @@ def instance_retrieve(request: HttpRequest, user: User, study_uid: str, series_u
     return _immutable(request, f"instance|{sop_uid}|{syntax}", lambda: _multipart_instances(request, [instance]))
 
 
-def _metadata(request: HttpRequest, instances: Iterable[DicomInstance]) -> HttpResponseBase:
+def _metadata(request: HttpRequest, instances: QuerySet[DicomInstance]) -> HttpResponseBase:
+    """DICOM JSON of the instances with a BulkDataURI for pixel data; ETag from the instance list.
+
+    The body is cached per process under its ETag (instances never change; a new instance changes
+    the ETag), so a viewer reopening a series costs two small queries.
+    """
     base = _base(request)
-    payload = []
-    versions = hashlib.sha256()
-    for instance in instances:
-        study_uid, series_uid = instance.series.study.study_instance_uid, instance.series.series_instance_uid
-        item = dict(instance.dicom_json)
-        frames = int((item.get("00280008", {}).get("Value") or [1])[0] or 1)
-        frame_list = ",".join(str(n) for n in range(1, frames + 1))
-        item["7FE00010"] = {"vr": "OW", "BulkDataURI": f"{base}/studies/{study_uid}/series/{series_uid}/instances/{instance.sop_instance_uid}/frames/{frame_list}"}
-        payload.append(item)
-        versions.update(instance.sop_instance_uid.encode())
-    etag = '"' + versions.hexdigest()[:32] + '"'
-    response = HttpResponse(status=304) if _etag_matches(request, etag) else JsonResponse(payload, safe=False, content_type=DICOM_JSON)
+    sops = list(instances.values_list("sop_instance_uid", flat=True))
+    etag = '"' + hashlib.sha256("|".join(sops).encode()).hexdigest()[:32] + '"'
+    if _etag_matches(request, etag):
+        response: HttpResponseBase = HttpResponse(status=304)
+    else:
+        body = _METADATA.get((etag, base))
+        if body is None:
+            payload = []
+            for instance in instances.select_related("series__study"):
+                study_uid, series_uid = instance.series.study.study_instance_uid, instance.series.series_instance_uid
+                item = dict(instance.dicom_json)
+                frames = int((item.get("00280008", {}).get("Value") or [1])[0] or 1)
+                frame_list = ",".join(str(n) for n in range(1, frames + 1))
+                item["7FE00010"] = {"vr": "OW", "BulkDataURI": f"{base}/studies/{study_uid}/series/{series_uid}/instances/{instance.sop_instance_uid}/frames/{frame_list}"}
+                payload.append(item)
+            body = json.dumps(payload, separators=(",", ":")).encode()
+            _METADATA.put((etag, base), body)
+        response = HttpResponse(body, content_type=DICOM_JSON)
     # A series can gain instances, so metadata is revalidated (cheap 304) rather than cached blindly.
     response["ETag"] = etag
     response["Cache-Control"] = _REVALIDATE
@@ -483,20 +567,20 @@ def _metadata(request: HttpRequest, instances: Iterable[DicomInstance]) -> HttpR
 @dicomweb_endpoint(("GET",))
 def study_metadata(request: HttpRequest, user: User, study_uid: str) -> HttpResponseBase:
     found = _study(user, study_uid)
-    instances = DicomInstance.objects.filter(series__study=found).select_related("series__study").order_by("series__series_number", "slice_position_mm", "instance_number")
+    instances = DicomInstance.objects.filter(series__study=found).order_by("series__series_number", "slice_position_mm", "instance_number")
     return _metadata(request, instances)
 
 
 @dicomweb_endpoint(("GET",))
 def series_metadata(request: HttpRequest, user: User, study_uid: str, series_uid: str) -> HttpResponseBase:
     series = _series(user, study_uid, series_uid)
-    return _metadata(request, selectors.series_instances(series=series).select_related("series__study"))
+    return _metadata(request, selectors.series_instances(series=series))
 
 
 @dicomweb_endpoint(("GET",))
 def instance_metadata(request: HttpRequest, user: User, study_uid: str, series_uid: str, sop_uid: str) -> HttpResponseBase:
     instance = _instance(user, study_uid, series_uid, sop_uid)
-    return _metadata(request, DicomInstance.objects.filter(pk=instance.pk).select_related("series__study"))
+    return _metadata(request, DicomInstance.objects.filter(pk=instance.pk))
 
 
 # --- frames -----------------------------------------------------------------------------------
@@ -540,7 +624,36 @@ def _frame_choice(ranges: list[MediaRange], stored: str) -> tuple[str, str]:
     )
 
 
+def _json_int(instance: DicomInstance, tag: str, default: int) -> int:
+    values = instance.dicom_json.get(tag, {}).get("Value") or [default]
+    return int(values[0] if values[0] not in (None, "") else default)
+
+
+def _frames_direct(instance: DicomInstance, numbers: list[int]) -> list[bytes] | None:
+    """Uncompressed little-endian frames read straight from the stored file (one seek per frame), or None."""
+    if instance.pixel_data_offset is None or instance.transfer_syntax_uid != EXPLICIT_VR_LITTLE_ENDIAN:
+        return None
+    bits, samples = _json_int(instance, "00280100", 0), _json_int(instance, "00280002", 1)
+    if bits not in (8, 16) or samples != 1:
+        return None
+    count = _json_int(instance, "00280008", 1)
+    for number in numbers:
+        if not 1 <= number <= count:
+            raise DicomwebError(404, f"Frame {number} does not exist; the instance has {count} frame(s)")
+    size = instance.rows * instance.columns * bits // 8
+    out = []
+    with open(_path(instance), "rb") as stored:
+        for number in numbers:
+            stored.seek(instance.pixel_data_offset + (number - 1) * size)
+            out.append(stored.read(size))
+    return out
+
+
 def _frames(instance: DicomInstance, numbers: list[int], syntax: str) -> list[bytes]:
+    if syntax == EXPLICIT_VR_LITTLE_ENDIAN:
+        direct = _frames_direct(instance, numbers)
+        if direct is not None:
+            return direct
     dataset = selectors.instance_dataset(instance)
     count = int(dataset.get("NumberOfFrames", 1) or 1)
     for number in numbers:

@@ -46,6 +46,9 @@ class DicomInstance(BaseModel):
     file_path = models.CharField(max_length=255)
     # DICOM JSON (PS3.18 F.2) of every attribute except pixel data, kept for fast WADO-RS metadata.
     dicom_json = models.JSONField()
+    # Byte offset of the Pixel Data value in the stored file when it is uncompressed Explicit VR Little
+    # Endian (frames are then read with one seek, no parsing); null otherwise.
+    pixel_data_offset = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["slice_position_mm", "instance_number"]

@@ -217,6 +217,26 @@ def _dicom_json(dataset: Dataset) -> dict[str, object]:
     return result
 
 
+def pixel_data_offset(data: bytes, dataset: Dataset) -> int | None:
+    """Offset of the top-level Pixel Data value in ``data`` (an Explicit VR Little Endian file), else None.
+
+    The element is (7FE0,0010), VR OB or OW, two reserved bytes, a 4-byte length; the value follows.
+    Only a length that matches the decoded header (Rows x Columns x frames x samples x bytes) is trusted.
+    """
+    if str(dataset.file_meta.TransferSyntaxUID) != "1.2.840.10008.1.2.1" or "PixelData" not in dataset:
+        return None
+    frames = int(dataset.get("NumberOfFrames", 1) or 1)
+    expected = int(dataset.Rows) * int(dataset.Columns) * frames * int(dataset.get("SamplesPerPixel", 1)) * int(dataset.BitsAllocated) // 8
+    for vr in (b"OW", b"OB"):
+        header = b"\xe0\x7f\x10\x00" + vr + b"\x00\x00"
+        index = data.rfind(header)
+        if index >= 0:
+            length = int.from_bytes(data[index + 8 : index + 12], "little")
+            if length in (expected, expected + 1):
+                return index + 12
+    return None
+
+
 def instance_relative_path(study_uid: str, series_uid: str, sop_uid: str) -> str:
     return f"dicom/{study_uid}/{series_uid}/{sop_uid}.dcm"
 
@@ -371,6 +391,7 @@ def dicom_instances_import(*, sources: Iterable[ImportSource]) -> ImportResult:
                     slice_position_mm=item.slice_position_mm,
                     file_path=relative,
                     dicom_json=_dicom_json(ds),
+                    pixel_data_offset=pixel_data_offset(item.data, ds),
                 )
                 created += 1
     except BaseException:

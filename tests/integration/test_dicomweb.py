@@ -14,6 +14,7 @@ from pydicom.uid import JPEGLSLossless
 from rest_framework.authtoken.models import Token
 
 from spinereview.accounts.models import User
+from spinereview.imaging.dicomweb import caches_clear
 from spinereview.imaging.models import DicomInstance, DicomSeries, DicomStudy
 from spinereview.imaging.selectors import series_get_by_original_uid
 from spinereview.imaging.services import ImportSource
@@ -25,6 +26,11 @@ from tests.unit.imaging.encoded_files import encoded_slice, sample_pixels
 from tests.unit.imaging.phi_files import phi_slice
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> None:
+    caches_clear()  # tokens, visibility and instances are cached per process; each test starts clean
 
 ORIGINAL_STUDY, ORIGINAL_SERIES = "1.2.826.0.1.7", "1.2.826.0.1.7.1"
 FRAME_ACCEPT = 'multipart/related; type="application/octet-stream"'

@@ -11,12 +11,18 @@ from dicomweb_client.api import DICOMwebClient
 from pydicom.uid import JPEG2000Lossless
 from rest_framework.authtoken.models import Token
 
+from spinereview.imaging.dicomweb import caches_clear
 from spinereview.imaging.models import DicomInstance
 from tests.dicom_files import mr_slice
 from tests.factories import make_user
 from tests.unit.imaging.encoded_files import encoded_slice, sample_pixels
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> None:
+    caches_clear()  # tokens, visibility and instances are cached per process; each test starts clean
 
 
 def test_store_search_and_retrieve_with_dicomweb_client(live_server: object) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 from pydicom.uid import JPEGBaseline8Bit
 
@@ -59,3 +60,18 @@ def test_empty_batch_and_bad_zip() -> None:
         parse_sources([])
     with pytest.raises(ImportRejectedError, match="not a readable zip"):
         list(sources_from_zip(b"PK-not-really", name="x.zip"))
+
+
+def test_pixel_data_offset_points_at_the_pixels_of_uncompressed_files_only() -> None:
+    from pydicom import dcmread
+    from pydicom.uid import JPEGLSLossless
+
+    from spinereview.imaging.services import pixel_data_offset
+    from tests.unit.imaging.encoded_files import encoded_slice, sample_pixels
+
+    data = mr_slice(rows=8, columns=6)
+    offset = pixel_data_offset(data, dcmread(io.BytesIO(data)))
+    assert offset == len(data) - 96
+    assert data[offset:] == bytes(np.arange(48, dtype="<u2").tobytes())
+    compressed = encoded_slice(JPEGLSLossless, sample_pixels())
+    assert pixel_data_offset(compressed, dcmread(io.BytesIO(compressed))) is None
