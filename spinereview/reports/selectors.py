@@ -1,24 +1,45 @@
-"""Agreement of a reader study: reader vs reader, reader vs AI (grades), AI vs reference (masks)."""
+"""Reads of a reader study for reports: the compact agreement summary, the tidy observations the full
+statistics report is computed from (:func:`study_inputs`), the fingerprint that says when a cached report
+is stale, and the rows of the exports. Every function here takes a study the caller may supervise:
+scoping by user happens in :func:`reader_study_for_reports`, once."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import math
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 
-from spinereview.agreement import cohen_kappa_score, dice_per_label, percent_agreement_score
+from spinereview.accounts.models import User
+from spinereview.agreement import cohen_kappa_score, dice_per_label, dice_score, hd95_error, percent_agreement_score
 from spinereview.ai.models import AILevelMeasurement, AISegmentation, ModelVersion
-from spinereview.imaging.models import ReferenceSegmentation
+from spinereview.core.errors import NotFoundError
+from spinereview.imaging.models import DicomSeries, ReferenceSegmentation
+from spinereview.imaging.selectors import series_instances, series_slice_geometry
 from spinereview.morphometry import stenosis_grade_from_dsca
-from spinereview.studies.models import Case, Grade, ReaderStudy
+from spinereview.reports.analysis import (
+    AI_RATER,
+    PHASES,
+    REPORT_SCHEMA_VERSION,
+    ConditionSpec,
+    GradeObservation,
+    MaskComparison,
+    ReferenceGrade,
+    StudyInputs,
+    ValueObservation,
+)
+from spinereview.studies.models import Assignment, Case, Grade, Measurement, ReaderStudy, ReadVersion, ReferenceRead, SegmentationVersion
 from spinereview.studies.protocols import condition_categories
-
-AI_RATER = "AI"
+from spinereview.studies.selectors import reader_studies_supervised
 
 
 @dataclass(frozen=True)
@@ -169,3 +190,278 @@ def agreement_summary(*, reader_study: ReaderStudy) -> AgreementSummary:
         dice=tuple(dice),
         ai_grades_flagged=tuple(flagged),
     )
+
+
+# --------------------------------------------------------------------------- the full report's inputs
+
+SUBMITTED_KINDS = (Assignment.Kind.LIVE, Assignment.Kind.WASHOUT)
+
+
+def reader_study_for_reports(*, user: User, slug: str) -> ReaderStudy:
+    """The study, if the user may see its results (lead, adjudicator, staff); readers never may."""
+    reader_study = reader_studies_supervised(user=user).filter(slug=slug).first()
+    if reader_study is None:
+        raise NotFoundError("No such reader study, or you do not lead it")
+    return reader_study
+
+
+@dataclass(frozen=True)
+class SubmittedRead:
+    """The newest submitted version of one assignment in one phase."""
+
+    read_version_id: uuid.UUID
+    case_id: uuid.UUID
+    case_label: str
+    is_calibration: bool
+    reader: str
+    kind: str
+    phase: str
+    version: int
+    submitted_at: datetime
+    elapsed_s: float
+
+
+def submitted_reads_latest(*, reader_study: ReaderStudy) -> list[SubmittedRead]:
+    """Each assignment's newest submitted read per phase (earlier submitted versions are superseded),
+    ordered by case label, case, reader, kind, phase."""
+    rows = (
+        ReadVersion.objects.filter(assignment__case__reader_study=reader_study, submitted=True)
+        .order_by("assignment_id", "phase", "version")
+        .values_list(
+            "id", "assignment__case_id", "assignment__case__label", "assignment__case__is_calibration", "assignment__reader__username",
+            "assignment__kind", "phase", "version", "created", "elapsed_s",
+        )
+    )
+    latest: dict[tuple[uuid.UUID, str], SubmittedRead] = {}
+    for row in rows:
+        read = SubmittedRead(*row)
+        latest[(read.case_id, read.reader + "\0" + read.kind + "\0" + read.phase)] = read
+    order = {phase: i for i, phase in enumerate(PHASES)}
+    return sorted(latest.values(), key=lambda r: (r.case_label, str(r.case_id), r.reader, r.kind, order.get(r.phase, 9)))
+
+
+def _grades_by_read(read_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[tuple[str, str, str]]]:
+    grades: dict[uuid.UUID, list[tuple[str, str, str]]] = {}
+    ids = list(read_ids)
+    for start in range(0, len(ids), 5000):
+        for read_id, level, condition, value in Grade.objects.filter(read_version_id__in=ids[start : start + 5000]).values_list("read_version_id", "level", "condition", "value"):
+            grades.setdefault(read_id, []).append((level, condition, value))
+    return grades
+
+
+def _measurements_by_read(read_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[tuple[str, str, dict[str, float]]]]:
+    measurements: dict[uuid.UUID, list[tuple[str, str, dict[str, float]]]] = {}
+    ids = list(read_ids)
+    for start in range(0, len(ids), 5000):
+        rows = Measurement.objects.filter(read_version_id__in=ids[start : start + 5000]).order_by("key", "level", "measurement_id")
+        for read_id, key, level, values in rows.values_list("read_version_id", "key", "level", "values"):
+            measurements.setdefault(read_id, []).append((key, level, values))
+    return measurements
+
+
+@dataclass(frozen=True)
+class MaskRead:
+    """The newest mask version of one assignment, series and phase, with its per-level DSCA."""
+
+    segmentation_version_id: uuid.UUID
+    case_id: uuid.UUID
+    case_label: str
+    is_calibration: bool
+    reader: str
+    kind: str
+    phase: str
+    version: int
+    saved_at: datetime
+    series_id: uuid.UUID
+    file_path: str
+    level_measurements: list[dict[str, Any]]
+
+
+def masks_latest(*, reader_study: ReaderStudy) -> list[MaskRead]:
+    rows = (
+        SegmentationVersion.objects.filter(assignment__case__reader_study=reader_study, assignment__kind__in=SUBMITTED_KINDS)
+        .order_by("assignment_id", "series_id", "phase", "version")
+        .values_list(
+            "id", "assignment__case_id", "assignment__case__label", "assignment__case__is_calibration", "assignment__reader__username",
+            "assignment__kind", "phase", "version", "created", "series_id", "file_path", "level_measurements", "assignment_id",
+        )
+    )
+    latest: dict[tuple[Any, ...], MaskRead] = {}
+    for row in rows:
+        mask = MaskRead(*row[:12])
+        latest[(row[12], mask.series_id, mask.phase)] = mask
+    return sorted(latest.values(), key=lambda m: (m.case_label, str(m.case_id), m.reader, m.kind, m.phase, str(m.series_id)))
+
+
+def reference_grades(*, reader_study: ReaderStudy) -> list[tuple[Case, str, str, str, str, int]]:
+    """Reference grade per (case, level, condition): the newest adjudicated reference read of the case
+    where it grades the item, else the newest majority vote. Rows (case, level, condition, value,
+    source, version), calibration cases left out."""
+    newest: dict[tuple[uuid.UUID, str], ReferenceRead] = {}
+    for reference in ReferenceRead.objects.filter(
+        case__reader_study=reader_study, case__is_calibration=False, source__in=[ReferenceRead.Source.ADJUDICATED, ReferenceRead.Source.MAJORITY]
+    ).select_related("case").order_by("case_id", "source", "version"):
+        newest[(reference.case_id, reference.source)] = reference
+    items: dict[tuple[uuid.UUID, str, str], tuple[Case, str, str, str, str, int]] = {}
+    for source in (ReferenceRead.Source.MAJORITY, ReferenceRead.Source.ADJUDICATED):  # adjudicated overrides
+        for (_, ref_source), reference in newest.items():
+            if ref_source != source:
+                continue
+            for grade in reference.grades:
+                key = (reference.case_id, grade["level"], grade["condition"])
+                items[key] = (reference.case, grade["level"], grade["condition"], grade["value"], source, reference.version)
+    return sorted(items.values(), key=lambda r: (r[0].label, str(r[0].pk), r[1], r[2]))
+
+
+@dataclass(frozen=True)
+class AIGradeRow:
+    case: Case
+    level: str
+    dsca_mm2: float | None
+    condition: str | None
+    grade: str | None
+    flag: str
+
+
+def ai_level_rows(*, reader_study: ReaderStudy, model_version: ModelVersion | None) -> list[AIGradeRow]:
+    """The active model's per-level DSCA of each non-calibration case, and the grade the protocol's
+    cut-offs give it (none where the level assignment is flagged or the sac was not found)."""
+    if model_version is None:
+        return []
+    protocol = reader_study.protocol
+    ai_grade = protocol.get("ai_grade") or {}
+    condition = ai_grade.get("condition")
+    categories = condition_categories(protocol, condition) if condition else []
+    cases = {c.dicom_study_id: c for c in Case.objects.filter(reader_study=reader_study, is_calibration=False)}
+    rows = []
+    for row in AILevelMeasurement.objects.filter(dicom_study_id__in=cases, model_version=model_version):
+        grade = None
+        if condition and row.dsca_mm2 is not None and not row.flag:
+            grade = categories[min(stenosis_grade_from_dsca(row.dsca_mm2, cutoffs_mm2=tuple(ai_grade["dsca_cutoffs_mm2"])), len(categories) - 1)]
+        rows.append(AIGradeRow(cases[row.dicom_study_id], row.level, row.dsca_mm2 if not row.flag else None, condition, grade, row.flag))
+    levels = {level: i for i, level in enumerate(protocol["levels"])}
+    return sorted(rows, key=lambda r: (r.case.label, str(r.case.pk), levels.get(r.level, 99), r.level))
+
+
+def _series_spacing_mm(series: DicomSeries) -> tuple[tuple[str, ...], tuple[float, float, float]]:
+    sop_instance_uids, attributes = series_slice_geometry(series=series)
+    positions = [p for p in series_instances(series=series).values_list("slice_position_mm", flat=True) if p is not None]
+    gaps = np.abs(np.diff(positions)) if len(positions) > 1 else np.array([attributes[0]["SliceThickness"] or 1.0])
+    row_mm, column_mm = attributes[0]["PixelSpacing"]
+    return sop_instance_uids, (float(np.median(gaps)) or 1.0, float(row_mm), float(column_mm))
+
+
+def mask_comparisons(*, reader_study: ReaderStudy, masks: Sequence[MaskRead], model_version: ModelVersion | None) -> list[MaskComparison]:
+    """Dice and HD95 of each reader mask (live reads, non-calibration cases) against the active model's
+    mask of the same series and slices, per protocol label."""
+    segmentation = reader_study.protocol.get("segmentation")
+    if model_version is None or not segmentation:
+        return []
+    comparisons = []
+    series_cache: dict[uuid.UUID, tuple[tuple[str, ...], tuple[float, float, float]]] = {}
+    ai_by_series = {s.series_id: s for s in AISegmentation.objects.filter(model_version=model_version, series_id__in={m.series_id for m in masks})}
+    for mask in masks:
+        ai = ai_by_series.get(mask.series_id)
+        if ai is None or mask.is_calibration or mask.kind != Assignment.Kind.LIVE:
+            continue
+        if mask.series_id not in series_cache:
+            series_cache[mask.series_id] = _series_spacing_mm(DicomSeries.objects.get(pk=mask.series_id))
+        sop_instance_uids, spacing_mm = series_cache[mask.series_id]
+        if tuple(ai.sop_instance_uids) != sop_instance_uids:
+            continue  # the AI read other slices: never compare masks of different geometry
+        with np.load(Path(settings.MEDIA_ROOT) / mask.file_path) as stored:
+            reader_labels = np.asarray(stored["labels"])
+        ai_labels = np.load(Path(settings.MEDIA_ROOT) / ai.file_path)
+        if ai_labels.shape != reader_labels.shape:
+            continue
+        ai_values = {name: int(value) for value, name in ai.label_map.items()}
+        for label in segmentation["labels"]:
+            if label["name"] not in ai_values:
+                continue
+            mine = reader_labels == label["value"]
+            theirs = ai_labels == ai_values[label["name"]]
+            if not mine.any() and not theirs.any():
+                continue
+            comparisons.append(
+                MaskComparison(
+                    case=str(mask.case_id), reader=mask.reader, phase=mask.phase, structure=label["name"],
+                    dice=dice_score(mine, theirs), hd95_mm=hd95_error(mine, theirs, spacing_mm),
+                )
+            )
+    return comparisons
+
+
+def _measurement_quantities(key: str, values: Mapping[str, Any]) -> list[tuple[str, float]]:
+    return [(f"{key}.{name}", float(value)) for name, value in sorted(values.items()) if isinstance(value, int | float) and not isinstance(value, bool)]
+
+
+def study_inputs(*, reader_study: ReaderStudy, n_resamples: int = 1000, seed: int = 0) -> StudyInputs:
+    """Every observation the statistics report needs: live and washout reads of non-calibration cases,
+    reference grades, the active model's grades and DSCA, and reader-mask comparisons with the AI."""
+    protocol = reader_study.protocol
+    conditions = []
+    for condition in protocol["conditions"]:
+        conditions.append(ConditionSpec(condition["key"], condition.get("label", condition["key"]), tuple(condition_categories(protocol, condition["key"]))))
+        for sub in condition.get("sub_questions", []):
+            conditions.append(ConditionSpec(sub["key"], sub.get("label", sub["key"]), tuple(condition_categories(protocol, sub["key"]))))
+    reads = [r for r in submitted_reads_latest(reader_study=reader_study) if not r.is_calibration and r.kind in SUBMITTED_KINDS]
+    grades_by_read = _grades_by_read(r.read_version_id for r in reads)
+    measurements_by_read = _measurements_by_read(r.read_version_id for r in reads)
+    grades: list[GradeObservation] = []
+    values: list[ValueObservation] = []
+    for read in reads:
+        case = str(read.case_id)
+        for level, condition, value in grades_by_read.get(read.read_version_id, []):
+            grades.append(GradeObservation(case, read.reader, read.kind, read.phase, level, condition, value))
+        for key, level, measured in measurements_by_read.get(read.read_version_id, []):
+            for quantity, number in _measurement_quantities(key, measured):
+                values.append(ValueObservation(case, read.reader, read.kind, read.phase, level, quantity, number))
+    masks = [m for m in masks_latest(reader_study=reader_study) if not m.is_calibration]
+    for mask in masks:
+        for row in mask.level_measurements:
+            if row.get("dsca_mm2") is not None:
+                values.append(ValueObservation(str(mask.case_id), mask.reader, mask.kind, mask.phase, row["level"], "mask.dsca_mm2", float(row["dsca_mm2"])))
+    model_version = ModelVersion.objects.filter(is_active=True).first()
+    ai_rows = ai_level_rows(reader_study=reader_study, model_version=model_version)
+    ai_grades = tuple(GradeObservation(str(r.case.pk), AI_RATER, "live", "", r.level, r.condition, r.grade) for r in ai_rows if r.grade is not None and r.condition)
+    for r in ai_rows:
+        if r.dsca_mm2 is not None:
+            for quantity in ("dsca.area_mm2", "mask.dsca_mm2"):
+                values.append(ValueObservation(str(r.case.pk), AI_RATER, "live", "", r.level, quantity, float(r.dsca_mm2)))
+    flagged = sorted({f"AI level assignment flagged for case {r.case.label}: {r.flag}" for r in ai_rows if r.flag})
+    return StudyInputs(
+        levels=tuple(protocol["levels"]),
+        conditions=tuple(conditions),
+        grades=tuple(grades),
+        values=tuple(values),
+        reference=tuple(ReferenceGrade(str(c.pk), level, condition, value, source) for c, level, condition, value, source, _ in reference_grades(reader_study=reader_study)),
+        ai_grades=ai_grades,
+        masks=tuple(mask_comparisons(reader_study=reader_study, masks=masks, model_version=model_version)),
+        model_version=model_version.version if model_version else None,
+        n_resamples=n_resamples,
+        seed=seed,
+        notes=tuple(flagged),
+    )
+
+
+def study_fingerprint(*, reader_study: ReaderStudy, n_resamples: int = 1000, seed: int = 0) -> str:
+    """sha256 of everything a report depends on (row ids of immutable rows, the protocol, the active
+    model and its per-level results, bootstrap settings, the report schema): equal fingerprints mean
+    the report would be the same."""
+    model_version = ModelVersion.objects.filter(is_active=True).first()
+    case_studies = Case.objects.filter(reader_study=reader_study).values_list("dicom_study_id", flat=True)
+    parts: dict[str, Any] = {
+        "schema": REPORT_SCHEMA_VERSION,
+        "protocol": reader_study.protocol,
+        "bootstrap": [n_resamples, seed],
+        "cases": sorted(str(v) for v in Case.objects.filter(reader_study=reader_study).values_list("id", "is_calibration")),
+        "reads": sorted(str(v) for v in ReadVersion.objects.filter(assignment__case__reader_study=reader_study, submitted=True).values_list("id", flat=True)),
+        "masks": sorted(str(v) for v in SegmentationVersion.objects.filter(assignment__case__reader_study=reader_study).values_list("id", flat=True)),
+        "references": sorted(str(v) for v in ReferenceRead.objects.filter(case__reader_study=reader_study).values_list("id", flat=True)),
+        "model": model_version.version if model_version else None,
+        "ai": sorted(
+            str(v) for v in AILevelMeasurement.objects.filter(model_version=model_version, dicom_study_id__in=case_studies).values_list("id", "dsca_mm2", "flag")
+        ) if model_version else [],
+        "ai_masks": sorted(str(v) for v in AISegmentation.objects.filter(model_version=model_version, series__case_series__case__reader_study=reader_study).values_list("id", flat=True)) if model_version else [],
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()

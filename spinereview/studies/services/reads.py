@@ -220,6 +220,14 @@ def read_submit(*, assignment: Assignment, user: User, base_version: int, proven
         details={"version": number, "phase": phase},
     )
     if phase == ReadVersion.Phase.UNAIDED and protocol.get("two_phase"):
+        audit_record(
+            actor=user.username,
+            action="read.open_aided",
+            object_type="assignment",
+            object_id=str(assignment.pk),
+            reader_study_id=assignment.case.reader_study_id,
+            details={"version": number + 1, "phase": ReadVersion.Phase.AIDED},
+        )
         _write_version(
             assignment,
             number=number + 1,
