@@ -46,6 +46,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "spinereview.core.request_context.RequestOriginMiddleware",
 ]
 
 ROOT_URLCONF = "spinereview.urls"

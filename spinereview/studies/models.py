@@ -228,6 +228,7 @@ class AuditEvent(models.Model):
     sequence = models.BigAutoField(primary_key=True)
     at = models.DateTimeField()
     actor = models.CharField(max_length=150)
+    origin = models.CharField(max_length=200, blank=True)  # client address and agent of a web request
     action = models.CharField(max_length=64)
     object_type = models.CharField(max_length=64)
     object_id = models.CharField(max_length=64)

@@ -110,6 +110,8 @@ def test_two_phase_reading_blinds_the_ai_until_the_unaided_read_is_submitted(med
     assert not SegmentationVersion.objects.exists()
 
     assert client.put(f"{url}read/", {"base_version": 0, "grades": grades(["0", "1", "2", "3", "0"]), "elapsed_s": 42.5}, format="json").status_code == 200
+    saved = AuditEvent.objects.get(action="read.save")
+    assert (saved.actor, saved.origin, saved.object_id) == ("reader1", "127.0.0.1", str(assignment.pk))
     submitted = client.post(f"{url}read/submit/", {"base_version": 1}, format="json")
     assert submitted.status_code == 200
     assert submitted.json()["phase"] == "unaided"
@@ -369,8 +371,14 @@ def test_audit_chain_records_every_change_and_detects_tampering(capsys: pytest.C
     actions = list(AuditEvent.objects.order_by("sequence").values_list("action", flat=True))
     assert actions[-2:] == ["read.save", "read.submit"]
     assert audit_verify().ok
-    call_command("audit_verify")
-    assert "audit chain intact" in capsys.readouterr().out
+    call_command("audit_verify", "--replay")
+    out = capsys.readouterr().out
+    assert "audit chain intact" in out and "rebuild the current state of 1 read(s)" in out
+    # a read version written behind the services' back is found by the replay
+    ReadVersion.objects.create(assignment=assignment, version=3, phase="unaided", submitted=True, saved_by=reader)
+    with pytest.raises(SystemExit):
+        call_command("audit_verify", "--replay")
+    assert "database has (3, 'unaided', True)" in capsys.readouterr().err
     AuditEvent.objects.filter(action="read.save").update(details={"version": 1, "phase": "unaided", "grades": 0, "measurements": 0})
     broken = audit_verify()
     assert not broken.ok and "changed after it was recorded" in broken.problem

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from spinereview.core.request_context import request_origin
 from spinereview.studies.models import AuditEvent
 
 GENESIS_HASH = "0" * 64
@@ -18,10 +19,11 @@ GENESIS_HASH = "0" * 64
 _AUDIT_LOCK_KEY = 0x5350494E45
 
 
-def _event_hash(*, at: str, actor: str, action: str, object_type: str, object_id: str, reader_study_id: str | None, details: Any, previous_hash: str) -> str:
+def _event_hash(*, at: str, actor: str, origin: str, action: str, object_type: str, object_id: str, reader_study_id: str | None, details: Any, previous_hash: str) -> str:
     content = {
         "at": at,
         "actor": actor,
+        "origin": origin,
         "action": action,
         "object_type": object_type,
         "object_id": object_id,
@@ -44,11 +46,12 @@ def audit_record(*, actor: str, action: str, object_type: str, object_id: str, r
     at = timezone.now()
     study_id = str(reader_study_id) if reader_study_id is not None else None
     details = json.loads(json.dumps(details or {}, default=str))
+    origin = request_origin.get()[:200]
     digest = _event_hash(
-        at=at.isoformat(), actor=actor, action=action, object_type=object_type, object_id=str(object_id), reader_study_id=study_id, details=details, previous_hash=previous_hash
+        at=at.isoformat(), actor=actor, origin=origin, action=action, object_type=object_type, object_id=str(object_id), reader_study_id=study_id, details=details, previous_hash=previous_hash
     )
     return AuditEvent.objects.create(
-        at=at, actor=actor, action=action, object_type=object_type, object_id=str(object_id), reader_study_id=study_id, details=details, previous_hash=previous_hash, hash=digest
+        at=at, actor=actor, origin=origin, action=action, object_type=object_type, object_id=str(object_id), reader_study_id=study_id, details=details, previous_hash=previous_hash, hash=digest
     )
 
 
@@ -70,6 +73,7 @@ def audit_verify() -> AuditVerification:
         expected = _event_hash(
             at=event.at.isoformat(),
             actor=event.actor,
+            origin=event.origin,
             action=event.action,
             object_type=event.object_type,
             object_id=event.object_id,
@@ -82,3 +86,58 @@ def audit_verify() -> AuditVerification:
         previous_hash = event.hash
         checked += 1
     return AuditVerification(checked, True, None, "")
+
+
+@dataclass(frozen=True)
+class AuditReplay:
+    events_replayed: int
+    objects_checked: int
+    mismatches: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+def audit_replay() -> AuditReplay:
+    """Replay the audit trail into the state it implies — each read's newest version, phase and lock, each
+    mask's newest version and content hash, each reference's newest version — and compare it with the
+    database. A row written without its event, or changed after it, shows up as a mismatch."""
+    from spinereview.studies.models import Assignment, ReadVersion, ReferenceRead, SegmentationVersion
+
+    reads: dict[str, tuple[int, str, bool]] = {}
+    masks: dict[tuple[str, str], tuple[int, str]] = {}
+    references: dict[tuple[str, str], int] = {}
+    reference_sources = {"reference.record": ReferenceRead.Source.ADJUDICATED, "reference.majority": ReferenceRead.Source.MAJORITY, "calibration.reference_set": ReferenceRead.Source.CALIBRATION}
+    replayed = 0
+    for event in AuditEvent.objects.order_by("sequence").iterator(chunk_size=2000):
+        replayed += 1
+        details = event.details
+        if event.action in ("read.save", "read.submit", "read.open_aided"):
+            reads[event.object_id] = (int(details["version"]), str(details["phase"]), event.action == "read.submit")
+        elif event.action == "segmentation.save":
+            masks[(event.object_id, str(details["series"]))] = (int(details["version"]), str(details["sha256"]))
+        elif event.action in reference_sources:
+            references[(event.object_id, reference_sources[event.action])] = int(details["version"])
+    mismatches: list[str] = []
+    actual_reads = {}
+    for assignment_id in Assignment.objects.filter(read_versions__isnull=False).values_list("pk", flat=True).distinct():
+        latest = ReadVersion.objects.filter(assignment_id=assignment_id).order_by("-version").first()
+        if latest is not None:
+            actual_reads[str(assignment_id)] = (latest.version, latest.phase, latest.submitted)
+    for key in sorted(set(reads) | set(actual_reads)):
+        if reads.get(key) != actual_reads.get(key):
+            mismatches.append(f"read of assignment {key}: audit trail says {reads.get(key)}, database has {actual_reads.get(key)}")
+    actual_masks = {}
+    for version in SegmentationVersion.objects.select_related("series").order_by("version"):
+        actual_masks[(str(version.assignment_id), version.series.series_instance_uid)] = (version.version, version.sha256)
+    for mask_key in sorted(set(masks) | set(actual_masks)):
+        if masks.get(mask_key) != actual_masks.get(mask_key):
+            mismatches.append(f"mask {mask_key[0]}/{mask_key[1]}: audit trail says {masks.get(mask_key)}, database has {actual_masks.get(mask_key)}")
+    actual_references = {}
+    for reference in ReferenceRead.objects.order_by("version"):
+        actual_references[(str(reference.case_id), str(reference.source))] = reference.version
+    for ref_key in sorted(set(references) | set(actual_references)):
+        if references.get(ref_key) != actual_references.get(ref_key):
+            mismatches.append(f"{ref_key[1]} reference of case {ref_key[0]}: audit trail says {references.get(ref_key)}, database has {actual_references.get(ref_key)}")
+    return AuditReplay(replayed, len(set(actual_reads) | set(actual_masks) | set(actual_references)), tuple(mismatches))
