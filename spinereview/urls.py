@@ -6,24 +6,36 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from spinereview.core.views import healthz
 from spinereview.imaging import dicomweb
 from spinereview.imaging.apis import DicomUploadApi
-from spinereview.reports.apis import AgreementApi
-from spinereview.reports.views import agreement_page
-from spinereview.studies.views import adjudication_page, home, reading_page, study_overview_page
+from spinereview.reports import urls as reports_urls
+from spinereview.studies.views import (
+    adjudication_page,
+    home,
+    reading_page,
+    study_create_page,
+    study_members_page,
+    study_overview_page,
+    study_protocol_page,
+    study_upload_page,
+)
 
 UID = r"[0-9.]{1,64}"
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", include("spinereview.studies.urls")),
-    path("reader-studies/<slug:slug>/agreement/", AgreementApi.as_view(), name="agreement"),
+    path("", include(reports_urls.api_urlpatterns)),
     path("imaging/upload/", DicomUploadApi.as_view(), name="dicom-upload"),
 ]
 
 urlpatterns = [
     path("", home, name="home"),
     path("reading/<uuid:assignment_id>/", reading_page, name="reading"),
+    path("studies/new/", study_create_page, name="study-create"),
     path("studies/<slug:slug>/", study_overview_page, name="study-overview"),
+    path("studies/<slug:slug>/protocol/", study_protocol_page, name="study-protocol"),
+    path("studies/<slug:slug>/members/", study_members_page, name="study-members"),
+    path("studies/<slug:slug>/upload/", study_upload_page, name="study-upload"),
     path("studies/<slug:slug>/cases/<uuid:case_id>/adjudicate/", adjudication_page, name="adjudicate"),
-    path("studies/<slug:slug>/agreement/", agreement_page, name="agreement-page"),
+    path("", include(reports_urls.urlpatterns)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -1,14 +1,22 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from spinereview.accounts.models import User
 from spinereview.core.errors import ApplicationError, NotFoundError
 from spinereview.core.frontend import viewer_assets
 from spinereview.studies import selectors, services
 from spinereview.studies.models import AdjudicationTask, Assignment, ReaderStudy, ReadVersion, ReferenceRead, StudyMembership
+from spinereview.studies.protocols import DEFAULT_PROTOCOL, protocol_dump, protocol_load, protocol_validate
 
 
 @login_required
@@ -17,7 +25,7 @@ def home(request: HttpRequest) -> HttpResponse:
         {"assignment": a, "status": selectors.assignment_status(assignment=a)} for a in selectors.assignment_list(user=request.user)  # type: ignore[arg-type]
     ]
     supervised = selectors.reader_studies_supervised(user=request.user)  # type: ignore[arg-type]
-    return render(request, "studies/worklist.html", {"assignments": assignments, "supervised": supervised})
+    return render(request, "studies/worklist.html", {"assignments": assignments, "supervised": supervised, "may_create": _may_create_studies(request)})
 
 
 @login_required
@@ -133,3 +141,111 @@ def adjudication_page(request: HttpRequest, slug: str, case_id: str) -> HttpResp
     ]
     context = {"study": study, "case": case, "readers": readers, "rows": rows, "measurements": measurements, "reference": reference, "error": error}
     return render(request, "studies/adjudicate.html", context)
+
+
+PROTOCOL_TEMPLATES_DIR = Path(settings.BASE_DIR) / "protocols"
+
+
+def _protocol_templates() -> dict[str, str]:
+    """The repository's example protocols (protocols/*.yaml) and the default, as editable YAML."""
+    templates = {"default": protocol_dump(protocol_validate(DEFAULT_PROTOCOL))}
+    for path in sorted(PROTOCOL_TEMPLATES_DIR.glob("*.yaml")):
+        templates[path.stem] = path.read_text()
+    return templates
+
+
+def _may_create_studies(request: HttpRequest) -> bool:
+    return bool(request.user.is_staff or request.user.has_perm("studies.add_readerstudy"))
+
+
+@login_required
+def study_create_page(request: HttpRequest) -> HttpResponse:
+    """A lead creates a study from a protocol template, edited in place (YAML or JSON)."""
+    if not _may_create_studies(request):
+        raise PermissionDenied("Creating reader studies needs the study-lead role")
+    templates = _protocol_templates()
+    chosen = request.GET.get("template", "default")
+    form = {
+        "name": "",
+        "slug": "",
+        "protocol": templates.get(chosen, templates["default"]),
+        "ai_visibility": ReaderStudy.AiVisibility.ALWAYS,
+        "seed": "0",
+        "calibration_required": False,
+        "reidentification_permitted": False,
+    }
+    error = ""
+    if request.method == "POST":
+        form |= {k: request.POST.get(k, "") for k in ("name", "slug", "protocol", "ai_visibility", "seed")}
+        form["calibration_required"] = request.POST.get("calibration_required") == "on"
+        form["reidentification_permitted"] = request.POST.get("reidentification_permitted") == "on"
+        try:
+            if not form["name"].strip() or not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", form["slug"]) or form["slug"] == "new":
+                raise ApplicationError("Give a name, and a short id of lower-case letters, digits and dashes")
+            if not re.fullmatch(r"-?\d{1,18}", form["seed"]):
+                raise ApplicationError("The seed must be a whole number")
+            with transaction.atomic():
+                study = services.reader_study_create(
+                    name=form["name"].strip(),
+                    slug=form["slug"],
+                    protocol=protocol_load(form["protocol"]),
+                    ai_visibility=form["ai_visibility"],
+                    randomisation_seed=int(form["seed"]),
+                    calibration_required=form["calibration_required"],
+                    reidentification_permitted=form["reidentification_permitted"],
+                    actor=request.user.username,  # type: ignore[union-attr]
+                )
+                services.membership_add(reader_study=study, user=request.user, role=StudyMembership.Role.LEAD)  # type: ignore[arg-type]
+            return redirect("study-overview", slug=study.slug)
+        except ApplicationError as exc:
+            error = exc.message
+    context = {"templates": list(templates), "chosen": chosen, "form": form, "error": error, "visibilities": ReaderStudy.AiVisibility.choices}
+    return render(request, "studies/study_create.html", context)
+
+
+@login_required
+def study_protocol_page(request: HttpRequest, slug: str) -> HttpResponse:
+    study = _supervised_or_404(request, slug)
+    if not _is_lead(request, study):
+        raise PermissionDenied("Only the study lead edits the protocol")
+    text, error, saved = protocol_dump(study.protocol), "", False
+    if request.method == "POST":
+        text = request.POST.get("protocol", "")
+        try:
+            services.reader_study_protocol_update(reader_study=study, protocol=protocol_load(text), actor=request.user.username)  # type: ignore[union-attr]
+            text, saved = protocol_dump(study.protocol), True
+        except ApplicationError as exc:
+            error = exc.message
+    locked = Assignment.objects.filter(case__reader_study=study, read_versions__isnull=False).exists()
+    return render(request, "studies/study_protocol.html", {"study": study, "text": text, "error": error, "saved": saved, "locked": locked})
+
+
+@login_required
+def study_members_page(request: HttpRequest, slug: str) -> HttpResponse:
+    study = _supervised_or_404(request, slug)
+    lead = _is_lead(request, study)
+    error = ""
+    if request.method == "POST":
+        if not lead:
+            raise PermissionDenied("Only the study lead manages members")
+        username, role = request.POST.get("username", "").strip(), request.POST.get("role", "")
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            error = f"No user '{username}'. An administrator creates accounts."
+        elif role not in StudyMembership.Role.values:
+            error = "Choose a role"
+        else:
+            services.membership_add(reader_study=study, user=user, role=role)
+            return redirect("study-members", slug=study.slug)
+    members = StudyMembership.objects.filter(reader_study=study).select_related("user").order_by("role", "user__username")
+    return render(request, "studies/study_members.html", {"study": study, "members": members, "roles": StudyMembership.Role.choices, "is_lead": lead, "error": error})
+
+
+@login_required
+@ensure_csrf_cookie
+def study_upload_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """Upload DICOM files or zip archives as cases, with a progress bar (the page posts to the upload API)."""
+    study = _supervised_or_404(request, slug)
+    if not _is_lead(request, study):
+        raise PermissionDenied("Only the study lead uploads cases")
+    return render(request, "studies/study_upload.html", {"study": study})

@@ -413,3 +413,45 @@ def test_study_overview_and_adjudication_pages_for_leads_only() -> None:
     reader.force_login(users["reader1"])
     assert reader.get(f"/studies/{study.slug}/").status_code == 404
     assert reader.get(adjudicate_url).status_code == 404
+
+
+def test_a_lead_creates_a_study_from_a_template_edits_it_adds_members_and_opens_the_upload_page() -> None:
+    from django.contrib.auth.models import Permission
+
+    lead_user = make_user(username="newlead")
+    lead_user.user_permissions.add(Permission.objects.get(codename="add_readerstudy"))
+    lead = APIClient()
+    lead.force_login(lead_user)
+    form = lead.get("/studies/new/?template=schizas-two-phase").content.decode()
+    assert "Schizas two-phase stenosis study" in form
+    template = Path(settings.BASE_DIR, "protocols", "schizas-two-phase.yaml").read_text()
+    data = {"name": "Pilot", "slug": "pilot-2", "protocol": template, "ai_visibility": "always", "seed": "11"}
+    refused = lead.post("/studies/new/", data)
+    assert "two-phase protocol reveals the AI after the unaided read" in refused.content.decode()
+    assert not ReaderStudy.objects.filter(slug="pilot-2").exists()
+    assert "not valid YAML" in lead.post("/studies/new/", data | {"protocol": "levels: ["}).content.decode()
+    created = lead.post("/studies/new/", data | {"ai_visibility": "after_submit"})
+    assert created.status_code == 302 and created["Location"] == "/studies/pilot-2/"
+    study = ReaderStudy.objects.get(slug="pilot-2")
+    assert study.protocol["two_phase"] and study.randomisation_seed == 11
+    assert StudyMembership.objects.filter(reader_study=study, user=lead_user, role="lead").exists()
+
+    edited = template.replace("name: Schizas two-phase stenosis study", "name: Edited")
+    assert "Protocol saved" in lead.post("/studies/pilot-2/protocol/", {"protocol": edited}).content.decode()
+    assert "unknown scale" in lead.post("/studies/pilot-2/protocol/", {"protocol": edited.replace("scale: lee", "scale: leee")}).content.decode()
+    study.refresh_from_db()
+    assert study.protocol["name"] == "Edited"
+
+    make_user(username="radiologist")
+    assert lead.post("/studies/pilot-2/members/", {"username": "radiologist", "role": "reader"}).status_code == 302
+    assert "No user &#x27;ghost&#x27;" in lead.post("/studies/pilot-2/members/", {"username": "ghost", "role": "reader"}).content.decode()
+    assert StudyMembership.objects.filter(reader_study=study, user__username="radiologist", role="reader").exists()
+    assert 'id="upload-progress"' in lead.get("/studies/pilot-2/upload/").content.decode()
+
+    reader = APIClient()
+    reader.force_login(make_user(username="plainreader"))
+    assert reader.get("/studies/new/").status_code == 403
+    assert reader.post("/studies/new/", data | {"slug": "pilot-3", "ai_visibility": "after_submit"}).status_code == 403
+    assert reader.get("/studies/pilot-2/protocol/").status_code == 404
+    assert reader.get("/studies/pilot-2/upload/").status_code == 404
+    assert not ReaderStudy.objects.filter(slug="pilot-3").exists()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
@@ -70,6 +71,8 @@ class Command(BaseCommand):
             user, _ = User.objects.get_or_create(username=username)
             user.set_password(password)
             user.save()
+            if ACCOUNTS[username] == StudyMembership.Role.LEAD:  # leads create studies from the browser
+                user.user_permissions.add(Permission.objects.get(codename="add_readerstudy", content_type__app_label="studies"))
             users[username] = user
         return users
 
