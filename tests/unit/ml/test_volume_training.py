@@ -83,3 +83,54 @@ def test_a_patient_on_both_sides_is_refused(tmp_path: Path) -> None:
         train_on_volumes(TINY, [_case("a1", "A", {1}, 0)], [_case("a2", "A", {1}, 1)],
                          tmp_path / "m", log=lambda _: None)
     assert not (tmp_path / "m").exists()
+
+
+def _write_nifti(path: Path, array: np.ndarray) -> None:
+    import nibabel as nib
+
+    nib.save(nib.Nifti1Image(array, np.eye(4)), str(path))
+
+
+def test_cli_trains_on_spine_real_layout_and_evaluates_the_heldout_patients(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ml.cli import main
+
+    data = tmp_path / "spine-real"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for case, value in (("IVD_01", 3), ("VB2_01", 9), ("VB3_01", 1)):
+        image = rng.integers(0, 255, (40, 40, 6)).astype(np.uint8)  # (S-I, A-P, L-R)
+        labels = np.zeros((40, 40, 6), np.uint8)
+        labels[10:20, 10:20, 2:4] = value
+        _write_nifti(data / f"{case}_image.nii.gz", image)
+        _write_nifti(data / f"{case}_labels.nii.gz", labels)
+    out = tmp_path / "model"
+    code = main(["train", "--dataset", "spine-real", "--data", str(data), "--out", str(out),
+                 "--heldout-patients", "VB3_01", "--iterations", "1", "--batch-size", "2",
+                 "--canvas", "32", "--target-spacing", "2", "--device", "cpu"])
+    assert code == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["split"]["heldout_patients"] == ["VB3_01"]
+    assert config["training"]["split"]["train_patients"] == ["IVD_01", "VB2_01"]
+    assert config["training"]["data"]["dataset"] == "spine-real"
+    assert config["label_map"] == {"1": "vertebral_body", "2": "intervertebral_disc"}
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(out), "--dataset", "spine-real", "--data", str(data),
+                 "--device", "cpu"]) == 0
+    table = capsys.readouterr().out
+    assert "cases 1: VB3_01" in table
+    assert "vertebral_body" in table and "intervertebral_disc" not in table
+    code = main(["train", "--dataset", "volumes", "--out", str(tmp_path / "x")])
+    assert code == 2 and "needs --data DIR" in capsys.readouterr().err
+
+
+def test_same_seed_same_weights(tmp_path: Path) -> None:
+    import dataclasses
+
+    cases = [_case("a1", "A", {1}, 0), _case("b1", "B", {2}, 1)]
+    cfg = dataclasses.replace(TINY, iterations=1)
+    first = train_on_volumes(cfg, cases, [], tmp_path / "1", log=lambda _: None)
+    second = train_on_volumes(cfg, cases, [], tmp_path / "2", log=lambda _: None)
+    other = train_on_volumes(dataclasses.replace(cfg, seed=1), cases, [], tmp_path / "3", log=lambda _: None)
+    assert first["model_version"] == second["model_version"] != other["model_version"]
