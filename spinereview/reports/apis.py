@@ -1,13 +1,25 @@
+"""Reports API: the agreement summary, the full statistics report, streamed exports. Leads, adjudicators
+and staff only -- every view resolves the study through ``reader_study_for_reports``, so a reader (who
+may not see other readers' grades) gets 404 for all of them."""
+
 from __future__ import annotations
 
+import json
+import tempfile
+from typing import Any
+
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from spinereview.core.errors import NotFoundError
-from spinereview.reports.selectors import agreement_summary
-from spinereview.studies.selectors import reader_studies_supervised
+from spinereview.reports.exports import READ_COLUMNS, STATISTICS_COLUMNS, csv_stream, read_rows, reads_workbook, statistics_rows
+from spinereview.reports.selectors import agreement_summary, reader_study_for_reports
+from spinereview.reports.services import agreement_report_compute
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class AgreementApi(APIView):
@@ -18,7 +30,65 @@ class AgreementApi(APIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request, slug: str) -> Response:
-        reader_study = reader_studies_supervised(user=request.user).filter(slug=slug).first()  # type: ignore[arg-type]
-        if reader_study is None:
-            raise NotFoundError("No such reader study, or you do not lead it")
+        reader_study = reader_study_for_reports(user=request.user, slug=slug)  # type: ignore[arg-type]
         return Response(agreement_summary(reader_study=reader_study).as_dict())
+
+
+class _FileApi(APIView):
+    """A view whose success response is a file: any Accept header is served (errors stay JSON)."""
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        return super().perform_content_negotiation(request, force=True)
+
+
+def _attachment(response: HttpResponse | StreamingHttpResponse | FileResponse, filename: str) -> Any:
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+class StatisticsJsonApi(_FileApi):
+    """Every statistic of the study (see spinereview.reports.analysis), from the cached report for the
+    current reads (computed now if the cache is stale)."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request, slug: str) -> HttpResponse:
+        reader_study = reader_study_for_reports(user=request.user, slug=slug)  # type: ignore[arg-type]
+        cached = agreement_report_compute(reader_study=reader_study)
+        body = {"reader_study": reader_study.slug, "inputs_sha256": cached.inputs_sha256, "software_version": cached.software_version, "computed": cached.created.isoformat(), "report": cached.report}
+        response = HttpResponse(json.dumps(body, sort_keys=True, allow_nan=False), content_type="application/json")
+        return _attachment(response, f"{reader_study.slug}-statistics.json")
+
+
+class StatisticsCsvApi(_FileApi):
+    """The statistics as one long table (section, phase, condition, level, raters, statistic, estimate, CI, n)."""
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request: Request, slug: str) -> StreamingHttpResponse:
+        reader_study = reader_study_for_reports(user=request.user, slug=slug)  # type: ignore[arg-type]
+        report = agreement_report_compute(reader_study=reader_study).report
+        response = StreamingHttpResponse(csv_stream(STATISTICS_COLUMNS, statistics_rows(report)), content_type="text/csv; charset=utf-8")
+        return _attachment(response, f"{reader_study.slug}-statistics.csv")  # type: ignore[no-any-return]
+
+
+class ReadsCsvApi(_FileApi):
+    """Every submitted read as one tidy long-format CSV, streamed (columns: spinereview.reports.exports)."""
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request: Request, slug: str) -> StreamingHttpResponse:
+        reader_study = reader_study_for_reports(user=request.user, slug=slug)  # type: ignore[arg-type]
+        response = StreamingHttpResponse(csv_stream(READ_COLUMNS, read_rows(reader_study=reader_study)), content_type="text/csv; charset=utf-8")
+        return _attachment(response, f"{reader_study.slug}-reads.csv")  # type: ignore[no-any-return]
+
+
+class ReadsXlsxApi(_FileApi):
+    """The reads, reference and AI tables as one XLSX workbook (written row by row to a temporary file,
+    then streamed)."""
+
+    @extend_schema(responses={(200, XLSX): OpenApiTypes.BINARY})
+    def get(self, request: Request, slug: str) -> FileResponse:
+        reader_study = reader_study_for_reports(user=request.user, slug=slug)  # type: ignore[arg-type]
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
+        reads_workbook(reader_study, spool)
+        spool.seek(0)
+        return _attachment(FileResponse(spool, content_type=XLSX), f"{reader_study.slug}-reads.xlsx")  # type: ignore[no-any-return]

@@ -240,7 +240,7 @@ def submitted_reads_latest(*, reader_study: ReaderStudy) -> list[SubmittedRead]:
     return sorted(latest.values(), key=lambda r: (r.case_label, str(r.case_id), r.reader, r.kind, order.get(r.phase, 9)))
 
 
-def _grades_by_read(read_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[tuple[str, str, str]]]:
+def grades_by_read(read_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[tuple[str, str, str]]]:
     grades: dict[uuid.UUID, list[tuple[str, str, str]]] = {}
     ids = list(read_ids)
     for start in range(0, len(ids), 5000):
@@ -249,7 +249,7 @@ def _grades_by_read(read_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[tuple
     return grades
 
 
-def _measurements_by_read(read_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[tuple[str, str, dict[str, float]]]]:
+def measurements_by_read(read_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[tuple[str, str, dict[str, float]]]]:
     measurements: dict[uuid.UUID, list[tuple[str, str, dict[str, float]]]] = {}
     ids = list(read_ids)
     for start in range(0, len(ids), 5000):
@@ -391,7 +391,7 @@ def mask_comparisons(*, reader_study: ReaderStudy, masks: Sequence[MaskRead], mo
     return comparisons
 
 
-def _measurement_quantities(key: str, values: Mapping[str, Any]) -> list[tuple[str, float]]:
+def measurement_quantities(key: str, values: Mapping[str, Any]) -> list[tuple[str, float]]:
     return [(f"{key}.{name}", float(value)) for name, value in sorted(values.items()) if isinstance(value, int | float) and not isinstance(value, bool)]
 
 
@@ -405,16 +405,16 @@ def study_inputs(*, reader_study: ReaderStudy, n_resamples: int = 1000, seed: in
         for sub in condition.get("sub_questions", []):
             conditions.append(ConditionSpec(sub["key"], sub.get("label", sub["key"]), tuple(condition_categories(protocol, sub["key"]))))
     reads = [r for r in submitted_reads_latest(reader_study=reader_study) if not r.is_calibration and r.kind in SUBMITTED_KINDS]
-    grades_by_read = _grades_by_read(r.read_version_id for r in reads)
-    measurements_by_read = _measurements_by_read(r.read_version_id for r in reads)
+    grades_of_read = grades_by_read(r.read_version_id for r in reads)
+    measurements_of_read = measurements_by_read(r.read_version_id for r in reads)
     grades: list[GradeObservation] = []
     values: list[ValueObservation] = []
     for read in reads:
         case = str(read.case_id)
-        for level, condition, value in grades_by_read.get(read.read_version_id, []):
+        for level, condition, value in grades_of_read.get(read.read_version_id, []):
             grades.append(GradeObservation(case, read.reader, read.kind, read.phase, level, condition, value))
-        for key, level, measured in measurements_by_read.get(read.read_version_id, []):
-            for quantity, number in _measurement_quantities(key, measured):
+        for key, level, measured in measurements_of_read.get(read.read_version_id, []):
+            for quantity, number in measurement_quantities(key, measured):
                 values.append(ValueObservation(case, read.reader, read.kind, read.phase, level, quantity, number))
     masks = [m for m in masks_latest(reader_study=reader_study) if not m.is_calibration]
     for mask in masks:

@@ -1,0 +1,17 @@
+"""Reports routes: `api_urlpatterns` under /api/v1/, `urlpatterns` for the pages."""
+
+from django.urls import URLPattern, URLResolver, path
+
+from spinereview.reports import apis, views
+
+api_urlpatterns: list[URLPattern | URLResolver] = [
+    path("reader-studies/<slug:slug>/agreement/", apis.AgreementApi.as_view(), name="agreement"),
+    path("reader-studies/<slug:slug>/statistics.json", apis.StatisticsJsonApi.as_view(), name="statistics-json"),
+    path("reader-studies/<slug:slug>/statistics.csv", apis.StatisticsCsvApi.as_view(), name="statistics-csv"),
+    path("reader-studies/<slug:slug>/reads.csv", apis.ReadsCsvApi.as_view(), name="reads-csv"),
+    path("reader-studies/<slug:slug>/reads.xlsx", apis.ReadsXlsxApi.as_view(), name="reads-xlsx"),
+]
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("studies/<slug:slug>/agreement/", views.agreement_page, name="agreement-page"),
+]

@@ -1,0 +1,101 @@
+"""Streamed exports: the tidy reads CSV parsed back row by row, XLSX, statistics CSV/JSON, export_reads."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+from openpyxl import load_workbook
+
+from spinereview.reports.exports import READ_COLUMNS, STATISTICS_COLUMNS
+from spinereview.studies.models import ReadVersion
+from tests.integration import test_reports
+from tests.integration.test_reports import AP_MM, GRADES, LEVELS, REFERENCE_CASE_1
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+reports_study = test_reports.reports_study  # the shared study fixture
+
+
+def _client(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _body(response: Any) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def expected_read_rows(study: Any) -> list[dict[str, str]]:
+    rows = []
+    reads = {(r.assignment.case.label, r.assignment.reader.username): r for r in ReadVersion.objects.filter(submitted=True).select_related("assignment__case", "assignment__reader")}
+    for label in ("Case 001", "Case 002", "Case 003"):
+        for reader in ("r1", "r2"):
+            read = reads[(label, reader)]
+            head = {
+                "study": "reports-study", "case": label, "case_id": str(read.assignment.case_id), "calibration": "false", "reader": reader,
+                "kind": "live", "phase": "unaided", "version": "2", "submitted_at": read.created.astimezone(UTC).isoformat(timespec="microseconds"),
+                "reading_s": "0.0",
+            }  # fmt: skip
+            for level, grade in zip(LEVELS, GRADES[reader][label], strict=True):
+                rows.append(head | {"item_type": "grade", "level": level, "item": "central_canal", "grade": grade, "grade_rank": grade, "value": "", "unit": ""})
+            rows.append(head | {"item_type": "measurement", "level": "L4-L5", "item": "ap_diameter.length_mm", "grade": "", "grade_rank": "", "value": repr(AP_MM[reader][label]), "unit": "mm"})
+    return rows
+
+
+def test_reads_csv_parses_back_to_exactly_the_submitted_reads(reports_study: dict[str, Any]) -> None:
+    response = _client(reports_study["users"]["lead"]).get("/api/v1/reader-studies/reports-study/reads.csv")
+    assert response.status_code == 200 and response.streaming
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"] == 'attachment; filename="reports-study-reads.csv"'
+    text = _body(response).decode()
+    assert text.startswith(",".join(READ_COLUMNS) + "\r\n")
+    parsed = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert parsed == expected_read_rows(reports_study["study"])
+
+
+def test_export_reads_command_writes_csv_and_xlsx(reports_study: dict[str, Any], tmp_path: Path) -> None:
+    csv_path, xlsx_path = tmp_path / "reads.csv", tmp_path / "reads.xlsx"
+    call_command("export_reads", "reports-study", "--format", "csv", "--out", str(csv_path))
+    http = _body(_client(reports_study["users"]["lead"]).get("/api/v1/reader-studies/reports-study/reads.csv"))
+    assert csv_path.read_bytes() == http
+    call_command("export_reads", "reports-study", "--format", "xlsx", "--out", str(xlsx_path))
+    workbook = load_workbook(xlsx_path, read_only=True)
+    assert workbook.sheetnames == ["reads", "reference", "ai"]
+    sheet = [["" if v is None else str(v) for v in row] for row in workbook["reads"].iter_rows(values_only=True)]
+    expected = expected_read_rows(reports_study["study"])
+    assert sheet[0] == list(READ_COLUMNS) and len(sheet) == len(expected) + 1
+    assert [dict(zip(READ_COLUMNS, row, strict=True))["grade"] for row in sheet[1:6]] == GRADES["r1"]["Case 001"]
+    reference = list(workbook["reference"].iter_rows(values_only=True))
+    assert [r[5] for r in reference[1:]] == REFERENCE_CASE_1 and {r[7] for r in reference[1:]} == {"adjudicated"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["no-such-study", "--format", "csv"], "No reader study with slug 'no-such-study'"), (["reports-study", "--format", "pdf"], "invalid choice: 'pdf'")],
+)
+def test_export_reads_refuses_bad_arguments_and_writes_nothing(reports_study: dict[str, Any], tmp_path: Path, args: list[str], message: str) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(CommandError, match=message):
+        call_command("export_reads", *args, "--out", str(out))
+    assert not out.exists()
+
+
+def test_statistics_csv_and_json_carry_the_same_numbers(reports_study: dict[str, Any]) -> None:
+    client = _client(reports_study["users"]["lead"])
+    body = json.loads(_body(client.get("/api/v1/reader-studies/reports-study/statistics.json")))
+    report = body["report"]
+    rows = list(csv.DictReader(io.StringIO(_body(client.get("/api/v1/reader-studies/reports-study/statistics.csv")).decode(), newline="")))
+    assert list(rows[0]) == list(STATISTICS_COLUMNS)
+    pooled = next(p for p in report["pairwise"] if p["level"] == "all")
+    quadratic = next(r for r in rows if r["section"] == "pairwise" and r["level"] == "all" and r["statistic"] == "kappa_quadratic")
+    assert float(quadratic["estimate"]) == pooled["kappa"]["quadratic"]["estimate"]
+    assert float(quadratic["ci_low"]) == pooled["kappa"]["quadratic"]["ci_low"] and quadratic["n"] == "15"
