@@ -903,7 +903,7 @@ def _stow(request: HttpRequest, user: User, *, study_uid: str | None) -> HttpRes
         return response
     base = _base(request)
     stored = dict(result.stored_sop_instance_uids)
-    by_new = {new: DicomInstance.objects.select_related("series__study").get(sop_instance_uid=new) for new in stored.values()}
+    by_new = {i.sop_instance_uid: i for i in DicomInstance.objects.select_related("series__study").filter(sop_instance_uid__in=list(stored.values()))}
     items = []
     for source in sources:
         sop_class, original = referenced[source.name]

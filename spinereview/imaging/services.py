@@ -258,52 +258,73 @@ def _new_uid() -> str:
 
 
 class _Pseudonymizer:
-    """Pseudonyms for one import, backed by the mapping tables so that re-imports get the same ones."""
+    """Pseudonyms for one import, backed by the mapping tables so that re-imports get the same ones.
+
+    ``prefetch`` reads the known mappings of a whole batch in two queries; new UID mappings are
+    written in one query by ``flush``.
+    """
 
     def __init__(self) -> None:
         self._uids: dict[str, str] = {}
+        self._new_uids: dict[str, str] = {}
         self._patients: dict[str, PseudonymousPatient] = {}
+
+    @staticmethod
+    def _patient_key(dataset: Dataset) -> tuple[str, str]:
+        patient_id = str(dataset.get("PatientID", "") or "").strip()
+        if patient_id:
+            return f"id:{str(dataset.get('IssuerOfPatientID', '') or '').strip()}|{patient_id}", patient_id
+        return f"study:{dataset.StudyInstanceUID}", patient_id
+
+    def prefetch(self, datasets: list[Dataset]) -> None:
+        values: set[str] = set()
+        for dataset in datasets:
+            for element in dataset.iterall():
+                if element.VR == "UI" and element.value:
+                    values.update(str(v) for v in (element.value if element.VM > 1 else [element.value]))
+        self._uids.update(PseudonymousUid.objects.filter(original_uid__in=values).values_list("original_uid", "uid"))
+        keys = {self._patient_key(d)[0] for d in datasets}
+        self._patients.update((p.original_key, p) for p in PseudonymousPatient.objects.filter(original_key__in=keys))
 
     def uid_for(self, original: str) -> str:
         if original not in self._uids:
-            row = PseudonymousUid.objects.filter(original_uid=original).first()
-            if row is None:
-                row = PseudonymousUid.objects.create(original_uid=original, uid=_new_uid())
-            self._uids[original] = row.uid
+            self._uids[original] = self._new_uids[original] = _new_uid()
         return self._uids[original]
 
+    def flush(self) -> None:
+        PseudonymousUid.objects.bulk_create(PseudonymousUid(original_uid=o, uid=u) for o, u in self._new_uids.items())
+        self._new_uids.clear()
+
     def patient_for(self, dataset: Dataset) -> PseudonymousPatient:
-        patient_id = str(dataset.get("PatientID", "") or "").strip()
-        if patient_id:
-            key = f"id:{str(dataset.get('IssuerOfPatientID', '') or '').strip()}|{patient_id}"
-        else:
-            key = f"study:{dataset.StudyInstanceUID}"
+        key, patient_id = self._patient_key(dataset)
         if key not in self._patients:
-            patient = PseudonymousPatient.objects.filter(original_key=key).first()
-            if patient is None:
-                token = secrets.token_hex(5).upper()
-                low, high = _DATE_OFFSET_RANGE_DAYS
-                patient = PseudonymousPatient.objects.create(
-                    original_key=key,
-                    original_patient_id=patient_id,
-                    original_patient_name=str(dataset.get("PatientName", "") or ""),
-                    patient_id=f"SR-{token}",
-                    patient_name=f"ANON^{token}",
-                    date_offset_days=-(low + secrets.randbelow(high - low + 1)),
-                )
-            self._patients[key] = patient
+            token = secrets.token_hex(5).upper()
+            low, high = _DATE_OFFSET_RANGE_DAYS
+            self._patients[key] = PseudonymousPatient.objects.create(
+                original_key=key,
+                original_patient_id=patient_id,
+                original_patient_name=str(dataset.get("PatientName", "") or ""),
+                patient_id=f"SR-{token}",
+                patient_name=f"ANON^{token}",
+                date_offset_days=-(low + secrets.randbelow(high - low + 1)),
+            )
         return self._patients[key]
 
 
-def _deidentified(item: ParsedInstance, pseudonymizer: _Pseudonymizer) -> tuple[ParsedInstance, PseudonymousPatient, dict[str, str]]:
-    """The instance de-identified (PS3.15 Basic Profile, see deid.py), re-encoded, and its original study identifiers."""
+@dataclass(frozen=True)
+class _Deidentified:
+    item: ParsedInstance  # de-identified dataset and its re-encoded bytes
+    patient: PseudonymousPatient
+    original_study_instance_uid: str
+    original_sop_instance_uid: str
+    original_accession_number: str
+    original_study_date: str
+
+
+def _deidentified(item: ParsedInstance, pseudonymizer: _Pseudonymizer) -> _Deidentified:
+    """The instance de-identified (PS3.15 Basic Profile, see deid.py), re-encoded, with its original study identifiers."""
     ds = item.dataset
-    originals = {
-        "study_instance_uid": str(ds.StudyInstanceUID),
-        "sop_instance_uid": str(ds.SOPInstanceUID),
-        "accession_number": str(ds.get("AccessionNumber", "") or "")[:16],
-        "study_date": str(ds.get("StudyDate", "") or "")[:8],
-    }
+    originals = (str(ds.StudyInstanceUID), str(ds.SOPInstanceUID), str(ds.get("AccessionNumber", "") or "")[:16], str(ds.get("StudyDate", "") or "")[:8])
     patient = pseudonymizer.patient_for(ds)
     pseudonym = PatientPseudonym(patient_id=patient.patient_id, patient_name=patient.patient_name, date_offset_days=patient.date_offset_days)
     dataset_deidentify(ds, pseudonym=pseudonym, uid_for=pseudonymizer.uid_for)
@@ -311,7 +332,11 @@ def _deidentified(item: ParsedInstance, pseudonymizer: _Pseudonymizer) -> tuple[
     ds.save_as(buffer, enforce_file_format=True)
     # The source name may hold PHI (e.g. a file named after the patient); it is not kept.
     stored = ParsedInstance(source_name=item.source_name, data=buffer.getvalue(), dataset=ds, slice_position_mm=item.slice_position_mm)
-    return stored, patient, originals
+    return _Deidentified(stored, patient, *originals)
+
+
+def _optional_int(dataset: Dataset, keyword: str) -> int | None:
+    return int(dataset.get(keyword)) if dataset.get(keyword) not in (None, "") else None
 
 
 def dicom_instances_import(*, sources: Iterable[ImportSource]) -> ImportResult:
@@ -321,90 +346,97 @@ def dicom_instances_import(*, sources: Iterable[ImportSource]) -> ImportResult:
     Confidentiality Profile, imaging/deid.py): the files on disk, the index rows and everything
     served from them carry pseudonyms, remapped UIDs and shifted dates. The originals live only in
     the re-identification tables (PseudonymousPatient, PseudonymousUid, StudyReidentification).
+    Database work is per batch (a handful of queries), not per instance.
     """
     parsed = parse_sources(sources)
     media_root = Path(settings.MEDIA_ROOT)
     written: list[Path] = []
-    created = skipped = 0
+    skipped = 0
     new_series: list[str] = []
     study_uids: list[str] = []
-    stored_uids: list[tuple[str, str]] = []
     try:
         with transaction.atomic():
             pseudonymizer = _Pseudonymizer()
-            for original_item in parsed:
-                item, patient, originals = _deidentified(original_item, pseudonymizer)
-                ds = item.dataset
-                study_uid, series_uid, sop_uid = str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
-                stored_uids.append((originals["sop_instance_uid"], sop_uid))
-                study, study_created = DicomStudy.objects.get_or_create(
-                    study_instance_uid=study_uid,
-                    defaults={
-                        "patient_id": str(ds.get("PatientID", "")),
-                        "patient_name": str(ds.get("PatientName", "")),
-                        "study_date": str(ds.get("StudyDate", "")),
-                        "study_description": str(ds.get("StudyDescription", ""))[:64],
-                    },
-                )
-                if study_created:
+            pseudonymizer.prefetch([item.dataset for item in parsed])
+            done = [_deidentified(item, pseudonymizer) for item in parsed]
+            pseudonymizer.flush()
+            uids = [(str(d.item.dataset.StudyInstanceUID), str(d.item.dataset.SeriesInstanceUID), str(d.item.dataset.SOPInstanceUID)) for d in done]
+            studies = DicomStudy.objects.in_bulk({u[0] for u in uids}, field_name="study_instance_uid")
+            series_by_uid = DicomSeries.objects.in_bulk({u[1] for u in uids}, field_name="series_instance_uid")
+            stored_before = set(DicomInstance.objects.filter(sop_instance_uid__in=[u[2] for u in uids]).values_list("sop_instance_uid", flat=True))
+            rows: list[DicomInstance] = []
+            for record, (study_uid, series_uid, sop_uid) in zip(done, uids, strict=True):
+                ds = record.item.dataset
+                study = studies.get(study_uid)
+                if study is None:
+                    study = studies[study_uid] = DicomStudy.objects.create(
+                        study_instance_uid=study_uid,
+                        patient_id=str(ds.get("PatientID", "")),
+                        patient_name=str(ds.get("PatientName", "")),
+                        study_date=str(ds.get("StudyDate", "")),
+                        study_description=str(ds.get("StudyDescription", ""))[:64],
+                    )
                     StudyReidentification.objects.create(
                         dicom_study=study,
-                        patient=patient,
-                        original_study_instance_uid=originals["study_instance_uid"],
-                        original_accession_number=originals["accession_number"],
-                        original_study_date=originals["study_date"],
+                        patient=record.patient,
+                        original_study_instance_uid=record.original_study_instance_uid,
+                        original_accession_number=record.original_accession_number,
+                        original_study_date=record.original_study_date,
                     )
                 if study_uid not in study_uids:
                     study_uids.append(study_uid)
-                series, series_created = DicomSeries.objects.get_or_create(
-                    series_instance_uid=series_uid,
-                    defaults={
-                        "study": study,
-                        "modality": str(ds.Modality),
-                        "series_number": int(ds.SeriesNumber) if ds.get("SeriesNumber") not in (None, "") else None,
-                        "series_description": str(ds.get("SeriesDescription", ""))[:64],
-                        "frame_of_reference_uid": str(ds.get("FrameOfReferenceUID", "")),
-                    },
-                )
-                if series.study_id != study.id:
-                    raise ImportRejectedError(
-                        f"{item.source_name}: its series already belongs to another study; nothing was imported.",
-                        extra={"errors": [{"file": item.source_name, "error": "series/study mismatch"}]},
+                series = series_by_uid.get(series_uid)
+                if series is None:
+                    series = series_by_uid[series_uid] = DicomSeries.objects.create(
+                        study=study,
+                        series_instance_uid=series_uid,
+                        modality=str(ds.Modality),
+                        series_number=_optional_int(ds, "SeriesNumber"),
+                        series_description=str(ds.get("SeriesDescription", ""))[:64],
+                        frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "")),
                     )
-                if series_created:
                     new_series.append(str(series.id))
-                if DicomInstance.objects.filter(sop_instance_uid=sop_uid).exists():
+                if series.study_id != study.id:
+                    name = record.item.source_name
+                    raise ImportRejectedError(
+                        f"{name}: its series already belongs to another study; nothing was imported.",
+                        extra={"errors": [{"file": name, "error": "series/study mismatch"}]},
+                    )
+                if sop_uid in stored_before:
                     skipped += 1
                     continue
+                stored_before.add(sop_uid)  # the same instance twice in one batch is stored once
                 relative = instance_relative_path(study_uid, series_uid, sop_uid)
                 target = media_root / relative
-                _write_atomically(target, item.data)
+                _write_atomically(target, record.item.data)
                 written.append(target)
-                DicomInstance.objects.create(
-                    series=series,
-                    sop_instance_uid=sop_uid,
-                    sop_class_uid=str(ds.SOPClassUID),
-                    instance_number=int(ds.InstanceNumber) if ds.get("InstanceNumber") not in (None, "") else None,
-                    transfer_syntax_uid=str(ds.file_meta.TransferSyntaxUID),
-                    rows=int(ds.Rows),
-                    columns=int(ds.Columns),
-                    slice_position_mm=item.slice_position_mm,
-                    file_path=relative,
-                    dicom_json=_dicom_json(ds),
-                    pixel_data_offset=pixel_data_offset(item.data, ds),
+                rows.append(
+                    DicomInstance(
+                        series=series,
+                        sop_instance_uid=sop_uid,
+                        sop_class_uid=str(ds.SOPClassUID),
+                        instance_number=_optional_int(ds, "InstanceNumber"),
+                        transfer_syntax_uid=str(ds.file_meta.TransferSyntaxUID),
+                        rows=int(ds.Rows),
+                        columns=int(ds.Columns),
+                        slice_position_mm=record.item.slice_position_mm,
+                        file_path=relative,
+                        dicom_json=_dicom_json(ds),
+                        pixel_data_offset=pixel_data_offset(record.item.data, ds),
+                    )
                 )
-                created += 1
+            DicomInstance.objects.bulk_create(rows)
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
         raise
-    logger.info("Imported %d instance(s), skipped %d already stored, %d new series", created, skipped, len(new_series))
+    logger.info("Imported %d instance(s), skipped %d already stored, %d new series", len(rows), skipped, len(new_series))
     return ImportResult(
         study_instance_uids=tuple(study_uids),
         new_series_ids=tuple(new_series),
-        instances_created=created,
+        instances_created=len(rows),
         instances_skipped=skipped,
-        stored_sop_instance_uids=tuple(stored_uids),
+        stored_sop_instance_uids=tuple((d.original_sop_instance_uid, u[2]) for d, u in zip(done, uids, strict=True)),
     )
 
 

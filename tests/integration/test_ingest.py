@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -63,3 +64,13 @@ def test_series_claimed_by_another_study_is_refused() -> None:
         dicom_instances_import(sources=[ImportSource("b", mr_slice(study_uid="1.2.4", series_uid="1.2.3.7"))])
     assert DicomStudy.objects.count() == 1
     assert DicomInstance.objects.count() == 1
+
+
+def test_the_same_instance_twice_in_one_batch_is_stored_once(media_root: Path) -> None:
+    data = mr_slice(study_uid="1.2.826.0.1.98", series_uid="1.2.826.0.1.98.1")
+    result = dicom_instances_import(sources=[ImportSource("a.dcm", data), ImportSource("copy-of-a.dcm", data)])
+    assert (result.instances_created, result.instances_skipped) == (1, 1)
+    (stored,) = DicomInstance.objects.all()
+    assert result.stored_sop_instance_uids[0][1] == result.stored_sop_instance_uids[1][1] == stored.sop_instance_uid
+    assert stored.pixel_data_offset is not None
+    assert (media_root / stored.file_path).read_bytes()[stored.pixel_data_offset :] == np.arange(48, dtype="<u2").tobytes()
