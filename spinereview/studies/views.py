@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -165,7 +166,7 @@ def study_create_page(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("Creating reader studies needs the study-lead role")
     templates = _protocol_templates()
     chosen = request.GET.get("template", "default")
-    form = {
+    form: dict[str, Any] = {
         "name": "",
         "slug": "",
         "protocol": templates.get(chosen, templates["default"]),
