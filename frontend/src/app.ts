@@ -181,7 +181,7 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
 
   // ---- timer ----
   const tickTimer = (): void => {
-    timerEl.textContent = formatElapsed(timer.elapsedS);
+    timerEl.textContent = `Time ${formatElapsed(timer.elapsedS)}`;
   };
   const updateTimerRunning = (): void => {
     if (document.visibilityState === 'visible' && !store.submitted) timer.start();
@@ -392,6 +392,7 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
     },
     selectedLevel: () => grading.selectedLevel,
     notify,
+    onSynced: (n) => state.set('annotations', String(n)),
   });
   const pickMeasurementTool = (kind: Measurement['kind']): void => setTool(kind === 'length' ? 'length' : kind === 'area' ? 'area' : 'discHeight');
   const measurementPanel = new MeasurementPanel({ store, controller: measurements, pickTool: pickMeasurementTool });
@@ -507,6 +508,9 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
         : null,
   );
   state.set('level-source', levelMap ? levelMap.slices[0]?.source ?? 'none' : 'none');
+  // Open the axial images at the first level of the grid, where grading starts.
+  const firstLevel = protocol.levels[0];
+  if (levelMap && firstLevel && grading.selectedLevel === firstLevel) jumpToLevel(firstLevel);
   drawCrossRefs();
 
   // ---- compare ----
@@ -588,11 +592,11 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
   };
   const canSegment = !!mine && editable;
   const setTool = (tool: PrimaryTool): void => {
-    if (!canSegment && ['brush', 'eraser', 'thresholdBrush', 'rectScissors', 'circleScissors'].includes(tool)) {
-      notify(mineUnavailable ?? 'This read is locked: the mask cannot change');
+    if ((!canSegment || store.readOnly) && ['brush', 'eraser', 'thresholdBrush', 'rectScissors', 'circleScissors'].includes(tool)) {
+      notify(store.readOnly ? 'This read is locked: the mask cannot change' : (mineUnavailable ?? 'No mask to edit'));
       return;
     }
-    if (!editable && ['length', 'area', 'spline', 'discHeight'].includes(tool)) {
+    if (store.readOnly && ['length', 'area', 'spline', 'discHeight'].includes(tool)) {
       notify('This read is locked: measurements cannot be added');
       return;
     }
@@ -786,6 +790,9 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
       m.readOnly = store.readOnly;
     });
   }
+  store.onChange(() => {
+    if (store.readOnly && tools.active !== 'windowLevel' && !['pan', 'zoom'].includes(tools.active)) tools.setPrimary('windowLevel');
+  });
 
   // ---- two phases ----
   store.onSubmitted((read) => {

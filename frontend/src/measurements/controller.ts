@@ -24,12 +24,16 @@ export interface MeasurementControllerOptions {
   selectedLevel: () => string | null;
   /** says something to the reader (a measurement the protocol does not ask for…) */
   notify: (message: string) => void;
+  /** after each sync: how many measurement annotations the viewports hold */
+  onSynced?: (annotations: number) => void;
 }
 
 const TOOL_FOR_KIND: Record<Measurement['kind'], string> = { length: 'ApDiameter', area: 'DscaFreehand', disc_height: 'DiscHeight' };
+const MEASUREMENT_TOOLS = ['ApDiameter', 'DscaFreehand', 'DscaSpline', 'DiscHeight'];
 
+/** Equal within 0.02 mm: the server may round coordinates it returns. */
 function samePoints(a: readonly Point3[], b: readonly Point3[]): boolean {
-  return a.length === b.length && a.every((p, i) => p.every((x, k) => Math.abs(x - b[i]![k]!) < 1e-3));
+  return a.length === b.length && a.every((p, i) => p.every((x, k) => Math.abs(x - b[i]![k]!) < 0.02));
 }
 
 /**
@@ -227,12 +231,16 @@ export class MeasurementController {
     try {
       const wanted = new Map(this.opts.store.measurements.map((m) => [m.id, m]));
       const locked = this.opts.store.readOnly;
+      const seen = new Set<string>();
       for (const series of this.opts.series) {
         const element = getEnabledElementByViewportId(series.viewportId)?.viewport.element;
         if (!element) continue;
-        for (const toolName of Object.values(TOOL_FOR_KIND).concat('DscaSpline')) {
+        for (const toolName of MEASUREMENT_TOOLS) {
+          // getAnnotations groups by frame of reference, and may hand other tools' annotations too.
           for (const ann of csAnnotation.state.getAnnotations(toolName, element) ?? []) {
             const uid = ann.annotationUID!;
+            if (ann.metadata?.toolName !== toolName || seen.has(uid)) continue;
+            seen.add(uid);
             const m = wanted.get(uid);
             const adapter = adapterForTool(toolName);
             let current: Point3[] | null = null;
@@ -258,8 +266,11 @@ export class MeasurementController {
       }
       for (const m of wanted.values()) this.hydrate(m, locked);
       for (const series of this.opts.series) {
-        getEnabledElementByViewportId(series.viewportId)?.viewport.render();
+        const viewport = getEnabledElementByViewportId(series.viewportId)?.viewport;
+        if (!viewport) continue;
+        viewport.render();
       }
+      this.opts.onSynced?.(this.opts.store.measurements.filter((m) => csAnnotation.state.getAnnotation(m.id)).length);
     } finally {
       this.syncing = false;
     }
@@ -309,7 +320,14 @@ export class MeasurementController {
       const instance = group?.getToolInstance(toolName) as LengthTool | undefined;
       LengthTool.hydrate(series.viewportId, points, { annotationUID: m.id, referencedImageId: imageId, ...(instance ? { toolInstance: instance } : {}) });
       const ann = csAnnotation.state.getAnnotation(m.id);
-      if (ann) (ann.data as { label?: string }).label = m.label;
+      if (ann) {
+        // hydrate() leaves out what the tools' render expects.
+        const data = ann.data as { label?: string; cachedStats?: Record<string, unknown>; handles: { activeHandleIndex?: number | null } };
+        data.label = m.label;
+        data.cachedStats ??= {};
+        data.handles.activeHandleIndex ??= null;
+        ann.invalidated = true;
+      }
     }
     csAnnotation.locking.setAnnotationLocked(m.id, locked);
   }

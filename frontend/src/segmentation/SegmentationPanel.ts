@@ -199,7 +199,7 @@ export class AiPanel {
     this.element = h(
       'section',
       { class: 'sr-card sr-ai', 'aria-label': 'AI segmentation', id: 'ai-panel' },
-      h('header', { class: 'sr-card-header' }, h('h2', {}, 'AI mask'), h('span', { class: 'sr-lock', title: 'The AI mask is read-only' }, '🔒 read-only')),
+      h('header', { class: 'sr-card-header' }, h('h2', {}, 'AI mask'), h('span', { class: 'sr-lock', title: 'The AI mask is read-only' }, 'read-only')),
       body,
     );
     if (opts.unavailable !== null || opts.segments.length === 0) {

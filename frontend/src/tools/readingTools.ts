@@ -98,6 +98,7 @@ export class ReadingTools {
     // Cornerstone's own key bindings (z/y undo, i interpolate, Enter/Escape
     // preview) would fight the workspace's shortcuts: drop them.
     for (const name of [...MEASUREMENT_TOOL_NAMES, PRIMARY_TOOLS.brush, PRIMARY_TOOLS.eraser, PRIMARY_TOOLS.thresholdBrush]) {
+      if (!group.hasTool(name)) continue;
       const tool = group.getToolInstance(name) as { configuration?: Record<string, unknown> } | undefined;
       if (tool?.configuration) tool.configuration.actions = {};
     }
