@@ -123,3 +123,37 @@ def test_slice_measurements() -> None:
         column_length_mm(labels, 6, (3,), 1.0)
     with pytest.raises(ValueError, match="2-D"):
         area_mm2(labels[None], 4, (1.0, 1.0))
+
+
+class _FixedSegmenter:
+    """Stands in for a Segmenter: returns a fixed label volume."""
+
+    model_version = "fixed@0"
+    label_map = {1: "vertebral_body", 2: "intervertebral_disc"}
+
+    def __init__(self, labels: np.ndarray) -> None:
+        self.labels = labels
+
+    def segment(self, volume: np.ndarray, spacing: tuple[float, float, float]) -> object:
+        from ml.inference.api import SegmentationResult
+
+        return SegmentationResult(self.labels, dict(self.label_map), self.model_version)
+
+
+def test_volume_scores_only_annotated_structures_and_the_extent() -> None:
+    from ml.datasets.volumes import VolumeCase
+    from ml.evaluation.volumes import evaluate_on_volumes
+
+    truth = np.zeros((2, 10, 4), np.uint8)
+    truth[:, 4:6, 1:3] = 1  # 8 vertebral-body voxels in rows 4-5
+    predicted = truth.copy()
+    predicted[:, 0:2, 1:3] = 1  # an unannotated vertebra above (rows 0-1): 8 more
+    predicted[:, 7, :] = 2  # discs, not annotated in this case: not scored
+    case = VolumeCase("c", "p", np.zeros((2, 10, 4), np.float32), truth, (1.0, 1.0, 1.0), frozenset({1}))
+    report = evaluate_on_volumes(_FixedSegmenter(predicted), [case])  # type: ignore[arg-type]
+    vb = report["by_structure"]["vertebral_body"]
+    assert vb["dice"] == pytest.approx(2 * 8 / (16 + 8))
+    assert vb["precision"] == pytest.approx(0.5) and vb["recall"] == 1.0
+    assert vb["dice_in_extent"] == 1.0
+    assert set(report["by_structure"]) == {"vertebral_body"}
+    assert report["miou"] == pytest.approx(0.5)
