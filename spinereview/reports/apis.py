@@ -11,11 +11,14 @@ from typing import Any
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from spinereview.reports.exports import READ_COLUMNS, STATISTICS_COLUMNS, csv_stream, read_rows, reads_workbook, statistics_rows
+from spinereview.reports.freeze import data_freeze_archive, data_freeze_as_dict, data_freeze_create, data_freeze_get
+from spinereview.reports.models import DataFreeze
 from spinereview.reports.selectors import agreement_summary, reader_study_for_reports
 from spinereview.reports.services import agreement_report_compute
 
@@ -92,3 +95,38 @@ class ReadsXlsxApi(_FileApi):
         reads_workbook(reader_study, spool)
         spool.seek(0)
         return _attachment(FileResponse(spool, content_type=XLSX), f"{reader_study.slug}-reads.xlsx")  # type: ignore[no-any-return]
+
+
+class FreezeInputSerializer(serializers.Serializer[Any]):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class FreezesApi(APIView):
+    """GET: the study's data freezes. POST: freeze the study's reads, reference and statistics now (lead)."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request, slug: str) -> Response:
+        reader_study = reader_study_for_reports(user=request.user, slug=slug)  # type: ignore[arg-type]
+        freezes = DataFreeze.objects.filter(reader_study=reader_study).select_related("created_by", "reader_study").order_by("version")
+        return Response([data_freeze_as_dict(f) for f in freezes])
+
+    @extend_schema(request=FreezeInputSerializer, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request: Request, slug: str) -> Response:
+        reader_study = reader_study_for_reports(user=request.user, slug=slug)  # type: ignore[arg-type]
+        payload = FreezeInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        freeze = data_freeze_create(reader_study=reader_study, user=request.user, note=payload.validated_data["note"])  # type: ignore[arg-type]
+        return Response(data_freeze_as_dict(freeze), status=status.HTTP_201_CREATED)
+
+
+class FreezeArchiveApi(_FileApi):
+    """The archive of one freeze, byte for byte as written on the day of the freeze."""
+
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    def get(self, request: Request, slug: str, version: int) -> FileResponse:
+        reader_study = reader_study_for_reports(user=request.user, slug=slug)  # type: ignore[arg-type]
+        freeze = data_freeze_get(reader_study=reader_study, version=version)
+        path = data_freeze_archive(freeze=freeze)
+        response = FileResponse(path.open("rb"), content_type="application/zip")
+        response["ETag"] = f'"{freeze.archive_sha256}"'
+        return _attachment(response, path.name)  # type: ignore[no-any-return]
