@@ -68,7 +68,8 @@ def test_canal_centre() -> None:
 @pytest.fixture(scope="module")
 def tiny_grader(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:  # type: ignore[type-arg]
     out = tmp_path_factory.mktemp("graders") / "g"
-    cfg = GraderConfig(cases=2, iterations=2, batch_size=4, heldout_cases=1, patch_size=64, name="tiny-grader")
+    cfg = GraderConfig(cases=1, iterations=2, batch_size=4, heldout_cases=1, patch_size=64,
+                       name="tiny-grader")
     return out, train_grader(cfg, out, log=lambda _: None)
 
 
@@ -134,3 +135,41 @@ def test_grade_cli_refuses_bad_level_list(
                  "--dicom", str(tmp_path), "--level-slices", "L4-L5", "--device", "cpu"])
     assert code == 2
     assert "is not LEVEL=INDEX" in capsys.readouterr().err
+
+
+def test_evaluate_grader_counts_every_level(
+    tiny_model: tuple[Path, dict], tiny_grader: tuple[Path, dict],  # type: ignore[type-arg]
+) -> None:
+    from ml.grading.evaluate import evaluate_grader, format_grader_table
+
+    seg = load_segmenter(tiny_model[0], device="cpu", grader_dir=tiny_grader[0])
+    report = evaluate_grader(seg, [7_000_000])
+    assert report["grader"]["n"] + report["levels_ungraded"] == 5
+    assert report["segmented_dsca"]["n"] == report["grader"]["n"]
+    assert int(np.sum(report["grader"]["confusion_true_by_predicted"])) == report["grader"]["n"]
+    assert report["grader_version"] == tiny_grader[1]["model_version"]
+    assert "confusion" in format_grader_table(report)
+    with pytest.raises(ValueError, match="no grader"):
+        evaluate_grader(load_segmenter(tiny_model[0], device="cpu"), [1])
+
+
+def test_grade_cli_on_a_dicom_series(
+    tiny_model: tuple[Path, dict], tiny_grader: tuple[Path, dict], tmp_path: Path,  # type: ignore[type-arg]
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import dataclasses
+
+    from ml.phantom import phantom_spec_random, write_phantom_case
+
+    spec = dataclasses.replace(phantom_spec_random(8), axial_slices_per_level=1, sagittal_matrix=32,
+                               sagittal_slices=1)
+    case = write_phantom_case(spec, tmp_path / "case", patient_id="P8", patient_name="P^8")
+    code = main(["grade", "--model", str(tiny_model[0]), "--grader", str(tiny_grader[0]),
+                 "--dicom", str(case.dicom_dirs["axial_t2"]), "--level-slices", "L5-S1=0,L1-L2=4",
+                 "--device", "cpu"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["model_version"] == tiny_model[1]["model_version"]
+    assert sorted(list(out["grades"]) + out["ungraded"]) == ["L1-L2", "L5-S1"]
+    for g in out["grades"].values():
+        assert g["grade"] in ("normal", "mild", "moderate", "severe")
