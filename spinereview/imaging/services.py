@@ -13,6 +13,7 @@ import re
 import secrets
 import uuid
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,17 +124,38 @@ def sources_from_path(path: Path) -> Iterator[ImportSource]:
         yield ImportSource(name=str(file_path.relative_to(path)), data=file_path.read_bytes())
 
 
-def sources_from_zip(data: bytes, *, name: str) -> Iterator[ImportSource]:
+# A zip that inflates past this is refused (a decompression bomb, not an MRI examination).
+MAX_ZIP_UNCOMPRESSED_BYTES = 2 << 30
+
+
+def sources_from_zip(data: bytes, *, name: str, max_bytes: int | None = None) -> Iterator[ImportSource]:
+    """The files of a zip archive. Names are only used in messages (files are stored under their UIDs),
+    so path traversal names are harmless; the inflated total is capped, read by read, whatever the
+    archive's headers claim."""
+    limit = MAX_ZIP_UNCOMPRESSED_BYTES if max_bytes is None else max_bytes
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, ValueError, OSError):
         raise ImportRejectedError(f"{name} is not a readable zip archive") from None
+    total = 0
     with archive:
         for info in archive.infolist():
             base = info.filename.rsplit("/", 1)[-1]
             if info.is_dir() or not base or base.startswith(".") or base.upper() == "DICOMDIR":
                 continue
-            yield ImportSource(name=f"{name}:{info.filename}", data=archive.read(info))
+            if info.flag_bits & 0x1:
+                raise ImportRejectedError(f"{name}:{info.filename} is encrypted; send an unencrypted archive")
+            chunks = []
+            try:
+                with archive.open(info) as member:
+                    while chunk := member.read(1 << 20):
+                        total += len(chunk)
+                        if total > limit:
+                            raise ImportRejectedError(f"{name} inflates to more than {limit >> 20} MiB; refused as a decompression bomb")
+                        chunks.append(chunk)
+            except (zipfile.BadZipFile, NotImplementedError, ValueError, OSError, EOFError, zlib.error) as exc:
+                raise ImportRejectedError(f"{name}:{info.filename} cannot be extracted ({exc})") from None
+            yield ImportSource(name=f"{name}:{info.filename}", data=b"".join(chunks))
 
 
 def slice_position_mm(dataset: Dataset) -> float | None:
@@ -149,10 +171,16 @@ def slice_position_mm(dataset: Dataset) -> float | None:
 def _parse(source: ImportSource) -> ParsedInstance:
     try:
         dataset = pydicom.dcmread(io.BytesIO(source.data))
+        # pydicom decodes elements lazily: touch every one now, so a corrupt element is this file's
+        # error here rather than an exception later in de-identification or indexing.
+        for element in dataset.iterall():
+            _ = element.value
+        _ = dataset.file_meta.get("TransferSyntaxUID") if hasattr(dataset, "file_meta") else None
     except InvalidDicomError:
         raise ValueError("not a DICOM file (no DICM preamble or readable header)") from None
     except Exception as exc:  # pydicom raises many types for truncated or corrupt files
-        raise ValueError(f"unreadable DICOM: {exc}") from None
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"unreadable DICOM: {first_line}") from None
     missing = [keyword for keyword in _REQUIRED if keyword not in dataset]
     if missing:
         raise ValueError(f"missing required attribute(s): {', '.join(missing)}")
