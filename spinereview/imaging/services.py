@@ -515,6 +515,37 @@ class NiftiImportResult:
     spacing_mm: tuple[float, float, float]  # (slice, row, column)
 
 
+def nifti_stem(name: str) -> str:
+    """The file name without folder and .nii/.nii.gz."""
+    return re.sub(r"\.nii(\.gz)?$", "", name.rsplit("/", 1)[-1], flags=re.IGNORECASE)
+
+
+def is_nifti_name(name: str) -> bool:
+    return bool(re.search(r"\.nii(\.gz)?$", name, flags=re.IGNORECASE))
+
+
+def _nifti_volume(image: ImportSource, *, orientation: str | None, spacing_mm: tuple[float, float, float] | None) -> NiftiVolume:
+    volume = nifti_read(image.data, name=image.name)
+    if orientation is not None or spacing_mm is not None:
+        volume = NiftiVolume(data=volume.data, affine_ras=affine_override(volume.affine_ras, orientation=orientation, spacing_mm=spacing_mm))
+    return volume
+
+
+def nifti_sources(*, image: ImportSource, orientation: str | None = None, spacing_mm: tuple[float, float, float] | None = None) -> list[ImportSource]:
+    """A NIfTI image as the DICOM files of one MR series (geometry as in nifti_import), ready for any import.
+
+    The subject is named after the file (de-identified on import like every other identity).
+    ImportRejectedError naming the file when it cannot be converted.
+    """
+    try:
+        volume = _nifti_volume(image, orientation=orientation, spacing_mm=spacing_mm)
+        stem = nifti_stem(image.name)
+        converted = nifti_to_dicom_series(volume, source_bytes=image.data, patient_id=stem[:64], series_description=stem)
+    except NiftiError as exc:
+        raise ImportRejectedError(f"Import refused: {exc}; nothing was imported.", extra={"errors": [{"file": image.name, "error": str(exc)}]}) from None
+    return [ImportSource(name=f"{image.name}#slice{k}", data=data) for k, data in enumerate(converted.files)]
+
+
 def nifti_import(
     *,
     image: ImportSource,
@@ -534,13 +565,11 @@ def nifti_import(
     segmentation of the new series. Every problem is an ImportRejectedError naming the file.
     """
     try:
-        volume = nifti_read(image.data, name=image.name)
-        if orientation is not None or spacing_mm is not None:
-            volume = NiftiVolume(data=volume.data, affine_ras=affine_override(volume.affine_ras, orientation=orientation, spacing_mm=spacing_mm))
+        volume = _nifti_volume(image, orientation=orientation, spacing_mm=spacing_mm)
         label_volume = None
         if labels is not None:
             label_volume = labels_zyx(nifti_read(labels.data, name=labels.name), volume, name=labels.name)
-        stem = re.sub(r"\.nii(\.gz)?$", "", image.name.rsplit("/", 1)[-1], flags=re.IGNORECASE)
+        stem = nifti_stem(image.name)
         converted = nifti_to_dicom_series(
             volume,
             source_bytes=image.data,

@@ -8,12 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.test import Client
 
 from spinereview.imaging.models import DicomInstance, DicomSeries, DicomStudy, ReferenceSegmentation
 from spinereview.imaging.nifti import nifti_read
 from spinereview.imaging.selectors import series_orientation, series_volume_load
 from spinereview.imaging.services import ImportRejectedError, ImportSource, nifti_import
+from spinereview.studies.models import Case, StudyMembership
+from tests.factories import make_membership, make_reader_study, make_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -73,3 +77,27 @@ def test_broken_nifti_and_bad_options_are_refused_with_the_file_named(tmp_path: 
         call_command("import_nifti", str(REAL / "IVD_11_image.nii.gz"), "--spacing-mm", "1,1")
     with pytest.raises(CommandError, match="Cannot read the label map"):
         call_command("import_nifti", str(REAL / "IVD_11_image.nii.gz"), "--label-map", str(tmp_path / "m.json"))
+
+
+@pytest.mark.skipif(not (REAL / "VB3_01_image.nii.gz").is_file(), reason="shared real data not present")
+def test_nifti_upload_through_the_api_becomes_a_case(media_root: Path) -> None:
+    study = make_reader_study()
+    lead = make_user(username="lead")
+    make_membership(reader_study=study, user=lead, role=StudyMembership.Role.LEAD)
+    client = Client()
+    client.force_login(lead)
+    image = SimpleUploadedFile("VB3_01_image.nii.gz", (REAL / "VB3_01_image.nii.gz").read_bytes())
+    bad = client.post("/api/v1/imaging/upload/", {"files": [image], "reader_study": study.slug, "nifti_spacing_mm": "1,x,1"})
+    assert (bad.status_code, bad.json()) == (400, {"nifti_spacing_mm": ["three voxel sizes in mm, comma-separated, e.g. 1,1,1"]})
+    image.seek(0)
+    response = client.post("/api/v1/imaging/upload/", {"files": [image], "reader_study": study.slug, "nifti_orientation": "IPR", "nifti_spacing_mm": "1,1,1"})
+    assert response.status_code == 201, response.content
+    assert (response.json()["instances_created"], response.json()["new_series"]) == (77, 1)
+    series = DicomSeries.objects.get()
+    assert series_orientation(series=series) == "sagittal"
+    assert series_volume_load(series=series).spacing_mm == (1.0, 1.0, 1.0)
+    assert Case.objects.filter(reader_study=study, dicom_study=series.study).count() == 1
+    broken = client.post("/api/v1/imaging/upload/", {"files": [SimpleUploadedFile("x.nii", b"\x00" * 500)], "reader_study": study.slug})
+    assert broken.status_code == 400
+    assert broken.json()["errors"] == [{"file": "x.nii", "error": "x.nii: not a readable NIfTI-1/NIfTI-2 file (bad or truncated header)"}]
+    assert DicomInstance.objects.count() == 77
