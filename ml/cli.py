@@ -10,12 +10,18 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ml.datasets.volumes import VolumeCase
 
 SLICES_PER_CASE = 40
 """A default phantom case has 15 sagittal and 25 axial slices."""
 
 
-def _load_volume_dataset(args: argparse.Namespace) -> tuple[list, list, dict[str, object]]:  # type: ignore[type-arg]
+def _load_volume_dataset(
+    args: argparse.Namespace,
+) -> tuple[list[VolumeCase], list[VolumeCase], dict[str, object]]:
     """(training cases, held-out cases, data summary) for a non-phantom --dataset."""
     from ml.datasets.volumes import patient_split
 
