@@ -13,7 +13,7 @@ import { GradingPanel } from './reading/GradingPanel';
 import { ReadStore } from './reading/readStore';
 import { formatElapsed, ReadingTimer } from './reading/timer';
 import { LabelmapLayer, type LayerSegment } from './segmentation/layer';
-import { reorderSlices } from './segmentation/ops';
+import { labelLut, remapLabels, reorderSlices } from './segmentation/ops';
 import { ReaderSegmentation } from './segmentation/readerSegmentation';
 import { AiPanel, SegmentationPanel } from './segmentation/SegmentationPanel';
 import { ReadingTools, READING_TOOL_GROUP_ID, SEGMENTATION_TOOL_GROUP_ID, type PrimaryTool } from './tools/readingTools';
@@ -419,7 +419,11 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
         });
         await layer.add(labels);
         aiLayers.push(layer);
-        if (part === segPart) segAiVolume = () => reorderSlices(layer.read(), part.stack!.rows * part.stack!.columns, ai.sop_instance_uids, mine?.layer.opts.zSops ?? part.stack!.spatialSops);
+        if (part === segPart && segSpec) {
+          // The AI's structures in the protocol's label values (the others dropped), in my mask's slice order.
+          const lut = labelLut(ai.label_map, segSpec.labels);
+          segAiVolume = () => remapLabels(reorderSlices(layer.read(), part.stack!.rows * part.stack!.columns, ai.sop_instance_uids, mine?.layer.opts.zSops ?? part.stack!.spatialSops), lut);
+        }
         // Level positions: disc centres of the AI's sagittal labels.
         const discValue = Number(Object.entries(ai.label_map).find(([, name]) => name === 'intervertebral_disc')?.[0] ?? NaN);
         if (part === sag && Number.isInteger(discValue) && ax.stack) {

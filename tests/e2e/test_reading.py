@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pydicom
 import pytest
 from django.conf import settings
 from PIL import Image
@@ -243,10 +244,32 @@ def test_reader_paints_undoes_measures_grades_and_submits(live_server: Any, brow
     assert time.monotonic() - started < 120
 
 
+TWO_PHASE: dict[str, Any] = {
+    "levels": LEVELS,
+    "conditions": [{"key": "central_canal", "label": "Central canal stenosis", "scale": "four_grade"}],
+    "measurements": [{"key": "dsca", "kind": "area", "label": "Dural sac area", "required": False}],
+    "segmentation": {"series_role": "axial_t2", "labels": ["dural_sac", "spinal_canal"], "brush_radius_mm": 3.0},
+    "ai_grade": {"condition": "central_canal", "dsca_cutoffs_mm2": [100.0, 75.0, 50.0]},
+    "two_phase": True,
+    "compare": True,
+}
+UNAIDED = ["0", "1", "2", "3", "0"]
+
+
 @pytest.fixture
-def truth_as_ai(reading_case: dict[str, Any]) -> dict[str, Any]:
-    """Registers the phantom's exact masks as an active model's output for both series of the case."""
+def two_phase_case(phantom_dir: Path) -> dict[str, Any]:
+    """A two-phase study whose AI stays hidden until the unaided read is submitted; its AI is the phantom truth."""
     from spinereview.ai.models import AISegmentation, InferenceJob, ModelVersion
+    from spinereview.ai.services import ai_level_measurements_compute
+    from spinereview.studies.models import ReaderStudy
+
+    study = make_reader_study(slug=f"e2e-{uuid.uuid4().hex[:6]}", protocol=TWO_PHASE, ai_visibility=ReaderStudy.AiVisibility.AFTER_SUBMIT)
+    reader = make_user(username="reader2")
+    make_membership(reader_study=study, user=reader, role=StudyMembership.Role.READER)
+    case_dir = sorted(p for p in phantom_dir.iterdir() if (p / "dicom").is_dir())[1]
+    cases_import(sources=sources_from_path(case_dir / "dicom"), reader_study=study)
+    case = study.cases.get()
+    assignment = assignment_create(case=case, reader=reader)
 
     model = ModelVersion.objects.create(
         name="phantom-truth",
@@ -256,9 +279,16 @@ def truth_as_ai(reading_case: dict[str, Any]) -> dict[str, Any]:
         config={},
         is_active=True,
     )
-    for case_series in reading_case["case"].case_series.select_related("series"):
+    truth_by_role: dict[str, np.ndarray] = {}
+    for case_series in case.case_series.select_related("series"):
         series = case_series.series
-        truth = np.load(reading_case["case_dir"] / "truth" / f"{series.series_instance_uid}.npz")
+        # Import gives new UIDs: match the phantom's slices to the stored ones by InstanceNumber.
+        originals = [pydicom.dcmread(f, stop_before_pixels=True) for f in sorted((case_dir / "dicom" / case_series.role).glob("*.dcm"))]
+        number_by_sop = {str(ds.SOPInstanceUID): int(ds.InstanceNumber) for ds in originals}
+        truth = np.load(case_dir / "truth" / f"{originals[0].SeriesInstanceUID}.npz")
+        sop_by_number = dict(series.instances.values_list("instance_number", "sop_instance_uid"))
+        sops = [sop_by_number[number_by_sop[str(sop)]] for sop in truth["sop_instance_uids"]]
+        truth_by_role[case_series.role] = truth["labels"]
         relative = f"segmentations/ai/{series.series_instance_uid}/truth.npy"
         target = Path(settings.MEDIA_ROOT) / relative
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -270,7 +300,99 @@ def truth_as_ai(reading_case: dict[str, Any]) -> dict[str, Any]:
             model_version=model,
             label_map=model.label_map,
             shape=list(truth["labels"].shape),
-            sop_instance_uids=[str(s) for s in truth["sop_instance_uids"]],
+            sop_instance_uids=sops,
             file_path=relative,
         )
-    return reading_case
+    # What the worker does after inference: the AI's DSCA (and from it its grade) per level.
+    ai_level_measurements_compute(dicom_study_id=str(case.dicom_study_id), model_version_id=str(model.pk))
+    axial = case.case_series.get(role="axial_t2").series.series_instance_uid
+    return {"assignment": assignment, "axial_uid": axial, "axial_truth": truth_by_role["axial_t2"]}
+
+
+def test_two_phase_read_reveals_ai_then_compares(live_server: Any, browser: Any, two_phase_case: dict[str, Any]) -> None:
+    started = time.monotonic()
+    assignment, axial_uid = two_phase_case["assignment"], two_phase_case["axial_uid"]
+    page = browser.new_page(viewport={"width": 1600, "height": 950})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    base = live_server.url
+    _login(page, base, "reader2")
+    _open(page, base, assignment.pk)
+    root = page.locator("#viewer-root")
+
+    # ---- phase 1: blinded. No AI in the page, and "Start from AI" is refused by the server too. ----
+    assert root.get_attribute("data-phase") == "unaided"
+    assert page.locator("#ai-unavailable").inner_text() == "AI result hidden until you submit your unaided read"
+    assert page.locator("#start-from-ai").is_hidden()
+    refused = page.request.post(
+        f"{base}/api/v1/assignments/{assignment.pk}/segmentations/{axial_uid}/from-ai",
+        data={"base_version": 0},
+        headers={"X-CSRFToken": next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")},
+    )
+    assert refused.status == 403
+    for key in UNAIDED:
+        page.keyboard.press(key)
+    page.wait_for_function("() => document.querySelectorAll('#grade-grid td.sr-graded').length === 5", timeout=10_000)
+    page.keyboard.press("Control+Enter")
+    page.click("#submit-confirm")
+
+    # ---- phase 2: the page reloads itself into the AI-aided read, AI shown, unaided answers beside each cell ----
+    page.wait_for_selector('#viewer-root[data-phase="aided"][data-state="ready"]', timeout=30_000)
+    page.wait_for_selector('#viewer-root[data-overlay-rendered="true"][data-series-loaded="true"]', timeout=30_000)
+    assert page.locator("#phase-badge").inner_text() == "AI-aided read"
+    # The aided read starts from the unaided answers; a changed answer shows what it was.
+    assert [page.locator(f'#grade-grid td[data-cell="{level}/central_canal"]').get_attribute("data-value") for level in LEVELS] == UNAIDED
+    page.locator('#grade-grid td[data-cell="L2-L3/central_canal"]').dispatch_event("mousedown")
+    page.keyboard.press("2")
+    page.wait_for_function("() => /^Saved v6/.test(document.querySelector('#save-status')?.textContent ?? '')", timeout=10_000)
+    assert page.locator("#grade-grid .sr-cell-prev").all_inner_texts() == ["was 1"]
+    # With the AI's disc labels the levels come from the sagittal mask, not from slice blocks.
+    assert root.get_attribute("data-level-source") == "labels"
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(ARTIFACTS / "e2e-aided.png"))
+    for viewport in ("sagittal", "axial"):
+        png = page.locator(f"#viewport-{viewport}").screenshot(path=str(ARTIFACTS / f"e2e-aided-{viewport}.png"))
+        coloured = float(((_pixels(png).max(axis=2) - _pixels(png).min(axis=2)) > 60).mean())
+        assert coloured > 0.002, f"{viewport}: the AI mask is not visible ({coloured:.4%} coloured pixels)"
+
+    # ---- start from the AI mask: a new version copying the AI's dural sac and canal ----
+    page.click("#start-from-ai")
+    _wait_mask(page, 1)
+    labels, _ = _labels(page, base, assignment.pk, axial_uid)
+    truth = two_phase_case["axial_truth"].ravel()
+    assert set(np.unique(labels).tolist()) <= {0, 3, 4}
+    assert np.array_equal(labels == 4, truth == 4)
+
+    # ---- compare: Dice 1 for the copied structures, per-level deltas, grade differences marked ----
+    page.click("#compare-refresh")
+    page.wait_for_selector("#compare-dice tr[data-structure=dural_sac]", timeout=10_000)
+    assert page.locator("#compare-dice tr[data-structure=dural_sac] .sr-dice").inner_text() == "1.000"
+    comparison = _api(page, base, f"assignments/{assignment.pk}/compare/")
+    differing = [row["level"] for row in comparison["levels"] for g in row["grades"] if g["differs"]]
+    assert page.locator("#compare-levels .sr-grade-pair.sr-differs").count() == len(differing)
+    assert page.locator("#grade-grid td.sr-differs").count() == len(differing)
+    page.locator("#compare-panel").screenshot(path=str(ARTIFACTS / "e2e-compare.png"))
+
+    # ---- difference view: erase part of my sac, the AI-only voxels show in magenta ----
+    page.keyboard.press("e")
+    cx, cy, w, h = _centre(page, "#viewport-axial")
+    page.check("#toggle-diff")
+    page.wait_for_selector('#viewer-root[data-diff-view="on"]', timeout=5_000)
+    jump = page.locator('#grade-grid .sr-level-btn[data-level="L4-L5"]')
+    jump.click()
+    page.wait_for_timeout(300)
+    assert root.get_attribute("data-axial-level") == "L4-L5"
+    before = page.locator("#viewport-axial").screenshot()
+    green = float(
+        ((_pixels(before)[..., 1] - _pixels(before)[..., 0] > 60) & (_pixels(before)[..., 1] - _pixels(before)[..., 2] > 40)).mean()
+    )
+    assert green > 0.0005, f"agreeing voxels show green ({green:.4%})"
+    _drag(page, (cx - 0.03 * w, cy - 0.015 * h), (cx + 0.03 * w, cy - 0.015 * h), steps=6)
+    _wait_mask(page, 2)
+    page.wait_for_timeout(500)
+    after = page.locator("#viewport-axial").screenshot(path=str(ARTIFACTS / "e2e-diff-view.png"))
+    rgb = _pixels(after)
+    magenta = float(((rgb[..., 0] - rgb[..., 1] > 60) & (rgb[..., 2] - rgb[..., 1] > 60)).mean())
+    assert magenta > 0.0002, f"AI-only voxels show magenta after erasing ({magenta:.4%})"
+    assert errors == []
+    assert time.monotonic() - started < 120

@@ -185,7 +185,8 @@ export class GradingPanel {
         clear(td);
         td.append(h('span', { class: 'sr-cell-value' }, asked ? (value ?? '·') : '–'));
         const prev = this.previous?.get(key);
-        if (prev !== undefined && asked) td.append(h('span', { class: 'sr-cell-prev', title: 'Your unaided read' }, prev));
+        // The unaided answer, where the aided one differs from it.
+        if (prev !== undefined && asked && prev !== value) td.append(h('span', { class: 'sr-cell-prev', title: 'Your unaided read' }, `was ${prev}`));
         const ai = this.aiGrades?.get(key);
         if (ai !== undefined) td.append(h('span', { class: 'sr-cell-ai', title: 'AI grade' }, `AI ${ai}`));
         td.dataset.value = value ?? '';

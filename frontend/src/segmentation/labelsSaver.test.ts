@@ -63,6 +63,7 @@ describe('LabelsSaver', () => {
     expect(puts).toBe(1);
     expect(saver.describe()).toBe('Mask not saved');
     saver.reset(7);
+    expect(saver.state.kind).toBe('saved');
     expect(saver.describe()).toBe('Mask saved v7');
   });
 });

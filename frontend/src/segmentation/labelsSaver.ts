@@ -97,11 +97,11 @@ export class LabelsSaver {
     return !this.dirty;
   }
 
-  /** After loading another version from the server. */
+  /** After loading another version from the server (it is saved: the server made it). */
   reset(version: number): void {
     this.version = version;
     this.dirty = false;
-    this.state = { kind: 'idle' };
+    this.state = version > 0 ? { kind: 'saved' } : { kind: 'idle' };
     this.emit();
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyDiff, compareMasks, diceScore, diffVolumes, distanceTransform, interpolateLabel, removeIslands, reorderSlices } from './ops';
+import { applyDiff, compareMasks, diceScore, diffVolumes, distanceTransform, interpolateLabel, labelLut, remapLabels, removeIslands, reorderSlices } from './ops';
 
 describe('diffVolumes / applyDiff', () => {
   it('records only changed voxels and undoes and redoes exactly', () => {
@@ -96,5 +96,15 @@ describe('reorderSlices', () => {
     const v = new Uint8Array([1, 1, 2, 2, 3, 3]);
     expect([...reorderSlices(v, 2, ['a', 'b', 'c'], ['c', 'x', 'a'])]).toEqual([3, 3, 0, 0, 1, 1]);
     expect(() => reorderSlices(v, 4, ['a', 'b'], ['a'])).toThrow('need 8');
+  });
+});
+
+describe('labelLut / remapLabels', () => {
+  it('maps structures by name and drops the ones the target lacks', () => {
+    const lut = labelLut({ '1': 'vertebral_body', '3': 'spinal_canal', '4': 'dural_sac' }, [
+      { value: 1, name: 'dural_sac' },
+      { value: 2, name: 'spinal_canal' },
+    ]);
+    expect([...remapLabels(new Uint8Array([0, 1, 3, 4, 9]), lut)]).toEqual([0, 0, 2, 1, 0]);
   });
 });

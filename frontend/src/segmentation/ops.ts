@@ -280,3 +280,24 @@ export function reorderSlices(volume: Uint8Array, plane: number, fromSops: reado
   });
   return out;
 }
+
+/**
+ * A lookup table from one label map to another by structure name: entry v
+ * is the target value of the source label v, 0 for structures the target
+ * does not have (e.g. the AI's labels onto the protocol's).
+ */
+export function labelLut(from: Readonly<Record<string, string>>, to: ReadonlyArray<{ value: number; name: string }>): Uint8Array {
+  const lut = new Uint8Array(256);
+  for (const [value, name] of Object.entries(from)) {
+    const v = Number(value);
+    const target = to.find((t) => t.name === name);
+    if (Number.isInteger(v) && v > 0 && v < 256 && target) lut[v] = target.value;
+  }
+  return lut;
+}
+
+export function remapLabels(volume: Uint8Array, lut: Uint8Array): Uint8Array {
+  const out = new Uint8Array(volume.length);
+  for (let i = 0; i < volume.length; i++) out[i] = lut[volume[i]!]!;
+  return out;
+}
