@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import (
@@ -374,9 +374,24 @@ def dicom_instances_import(*, sources: Iterable[ImportSource]) -> ImportResult:
     Confidentiality Profile, imaging/deid.py): the files on disk, the index rows and everything
     served from them carry pseudonyms, remapped UIDs and shifted dates. The originals live only in
     the re-identification tables (PseudonymousPatient, PseudonymousUid, StudyReidentification).
-    Database work is per batch (a handful of queries), not per instance.
+    Database work is per batch (a handful of queries), not per instance. Two imports racing to
+    create the same patient, UID mapping, study or instance: the loser retries once and then finds
+    the winner's rows (so the outcome is the same as importing one after the other).
     """
-    parsed = parse_sources(sources)
+    batch = list(sources)
+    for attempt in (1, 2):
+        try:
+            return _instances_import(parse_sources(batch))
+        except IntegrityError:
+            if attempt == 2:
+                raise ImportRejectedError(
+                    "Import refused: the same examination is being imported concurrently; nothing was imported. Try again.",
+                    extra={"errors": []},
+                ) from None
+    raise AssertionError("unreachable")
+
+
+def _instances_import(parsed: list[ParsedInstance]) -> ImportResult:
     media_root = Path(settings.MEDIA_ROOT)
     written: list[Path] = []
     skipped = 0

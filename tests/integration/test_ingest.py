@@ -74,3 +74,29 @@ def test_the_same_instance_twice_in_one_batch_is_stored_once(media_root: Path) -
     assert result.stored_sop_instance_uids[0][1] == result.stored_sop_instance_uids[1][1] == stored.sop_instance_uid
     assert stored.pixel_data_offset is not None
     assert (media_root / stored.file_path).read_bytes()[stored.pixel_data_offset :] == np.arange(48, dtype="<u2").tobytes()
+
+
+def test_a_lost_race_retries_once_then_refuses_cleanly(monkeypatch: pytest.MonkeyPatch, media_root: Path) -> None:
+    from django.db import IntegrityError
+
+    from spinereview.imaging.models import PseudonymousUid
+
+    original = PseudonymousUid.objects.bulk_create
+    failures = {"left": 1}
+
+    def racing(*args: object, **kwargs: object) -> object:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise IntegrityError("duplicate key value violates unique constraint (simulated concurrent import)")
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(PseudonymousUid.objects, "bulk_create", racing)
+    sources = (ImportSource(f"{z}.dcm", mr_slice(z_mm=float(z), study_uid="1.2.826.0.1.97", series_uid="1.2.826.0.1.97.1")) for z in range(2))
+    result = dicom_instances_import(sources=sources)  # a generator: the retry must not find it exhausted
+    assert result.instances_created == 2
+    failures["left"] = 2
+    before = sorted(media_root.rglob("*"))
+    with pytest.raises(ImportRejectedError, match="being imported concurrently"):
+        dicom_instances_import(sources=[ImportSource("c.dcm", mr_slice(study_uid="1.2.826.0.1.96", series_uid="1.2.826.0.1.96.1"))])
+    assert DicomInstance.objects.count() == 2
+    assert sorted(media_root.rglob("*")) == before
