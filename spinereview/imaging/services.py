@@ -271,7 +271,7 @@ def instance_relative_path(study_uid: str, series_uid: str, sop_uid: str) -> str
 
 def _write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".partial")
+    tmp = path.with_suffix(f"{path.suffix}.{uuid.uuid4().hex}.partial")  # unique: concurrent imports never share it
     tmp.write_bytes(data)
     os.replace(tmp, path)
 
