@@ -19,7 +19,8 @@ from rest_framework.views import APIView
 from spinereview.reports.exports import READ_COLUMNS, STATISTICS_COLUMNS, csv_stream, read_rows, reads_workbook, statistics_rows
 from spinereview.reports.freeze import data_freeze_archive, data_freeze_as_dict, data_freeze_create, data_freeze_get
 from spinereview.reports.models import DataFreeze
-from spinereview.reports.selectors import agreement_summary, reader_study_for_reports
+from spinereview.reports.pdf import report_pdf
+from spinereview.reports.selectors import agreement_summary, continuous_values, reader_study_for_reports
 from spinereview.reports.services import agreement_report_compute
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -130,3 +131,16 @@ class FreezeArchiveApi(_FileApi):
         response = FileResponse(path.open("rb"), content_type="application/zip")
         response["ETag"] = f'"{freeze.archive_sha256}"'
         return _attachment(response, path.name)  # type: ignore[no-any-return]
+
+
+class ReportPdfApi(_FileApi):
+    """The statistics report as a PDF: tables, heatmap, forest plots, Bland-Altman plots."""
+
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    def get(self, request: Request, slug: str) -> HttpResponse:
+        reader_study = reader_study_for_reports(user=request.user, slug=slug)  # type: ignore[arg-type]
+        cached = agreement_report_compute(reader_study=reader_study)
+        body = report_pdf(
+            cached.report, continuous_values(reader_study=reader_study), title=reader_study.name, software_version=cached.software_version, fingerprint=cached.inputs_sha256
+        )
+        return _attachment(HttpResponse(body, content_type="application/pdf"), f"{reader_study.slug}-report.pdf")  # type: ignore[no-any-return]

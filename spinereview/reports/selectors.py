@@ -395,9 +395,10 @@ def measurement_quantities(key: str, values: Mapping[str, Any]) -> list[tuple[st
     return [(f"{key}.{name}", float(value)) for name, value in sorted(values.items()) if isinstance(value, int | float) and not isinstance(value, bool)]
 
 
-def study_inputs(*, reader_study: ReaderStudy, n_resamples: int = 1000, seed: int = 0) -> StudyInputs:
+def study_inputs(*, reader_study: ReaderStudy, n_resamples: int = 1000, seed: int = 0, with_mask_overlaps: bool = True) -> StudyInputs:
     """Every observation the statistics report needs: live and washout reads of non-calibration cases,
-    reference grades, the active model's grades and DSCA, and reader-mask comparisons with the AI."""
+    reference grades, the active model's grades and DSCA, and reader-mask comparisons with the AI
+    (``with_mask_overlaps=False`` skips the last, which reads mask files, for callers that need values only)."""
     protocol = reader_study.protocol
     conditions = []
     for condition in protocol["conditions"]:
@@ -436,7 +437,7 @@ def study_inputs(*, reader_study: ReaderStudy, n_resamples: int = 1000, seed: in
         values=tuple(values),
         reference=tuple(ReferenceGrade(str(c.pk), level, condition, value, source) for c, level, condition, value, source, _ in reference_grades(reader_study=reader_study)),
         ai_grades=ai_grades,
-        masks=tuple(mask_comparisons(reader_study=reader_study, masks=masks, model_version=model_version)),
+        masks=tuple(mask_comparisons(reader_study=reader_study, masks=masks, model_version=model_version)) if with_mask_overlaps else (),
         model_version=model_version.version if model_version else None,
         n_resamples=n_resamples,
         seed=seed,
@@ -465,3 +466,16 @@ def study_fingerprint(*, reader_study: ReaderStudy, n_resamples: int = 1000, see
         "ai_masks": sorted(str(v) for v in AISegmentation.objects.filter(model_version=model_version, series__case_series__case__reader_study=reader_study).values_list("id", flat=True)) if model_version else [],
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def continuous_values(*, reader_study: ReaderStudy) -> dict[tuple[str, str, str], dict[tuple[str, str], float]]:
+    """(phase, quantity, rater) -> (case id, level) -> value of live reads (the AI's in every phase), for plots."""
+    inputs = study_inputs(reader_study=reader_study, with_mask_overlaps=False)
+    phases = sorted({v.phase for v in inputs.values if v.reader != AI_RATER}) or ["unaided"]
+    values: dict[tuple[str, str, str], dict[tuple[str, str], float]] = {}
+    for v in inputs.values:
+        if v.kind != Assignment.Kind.LIVE:
+            continue
+        for phase in phases if v.reader == AI_RATER else [v.phase]:
+            values.setdefault((phase, v.quantity, v.reader), {})[(v.case, v.level)] = v.value
+    return values

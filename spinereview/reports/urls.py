@@ -10,10 +10,12 @@ api_urlpatterns: list[URLPattern | URLResolver] = [
     path("reader-studies/<slug:slug>/statistics.csv", apis.StatisticsCsvApi.as_view(), name="statistics-csv"),
     path("reader-studies/<slug:slug>/reads.csv", apis.ReadsCsvApi.as_view(), name="reads-csv"),
     path("reader-studies/<slug:slug>/reads.xlsx", apis.ReadsXlsxApi.as_view(), name="reads-xlsx"),
+    path("reader-studies/<slug:slug>/report.pdf", apis.ReportPdfApi.as_view(), name="report-pdf"),
     path("reader-studies/<slug:slug>/freezes/", apis.FreezesApi.as_view(), name="freezes"),
     path("reader-studies/<slug:slug>/freezes/<int:version>/archive.zip", apis.FreezeArchiveApi.as_view(), name="freeze-archive"),
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("studies/<slug:slug>/agreement/", views.agreement_page, name="agreement-page"),
+    path("studies/<slug:slug>/reports/", views.dashboard_page, name="reports-dashboard"),
 ]

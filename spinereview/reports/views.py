@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from spinereview.core.errors import NotFoundError
-from spinereview.reports.selectors import agreement_summary, reader_study_for_reports
-from spinereview.studies.models import ReaderStudy
+from spinereview.reports.analysis import AI_RATER, ALL_LEVELS
+from spinereview.reports.dashboard import dashboard_context, filters_parse, quantities_of
+from spinereview.reports.selectors import agreement_summary, continuous_values, reader_study_for_reports
+from spinereview.reports.services import agreement_report_compute
+from spinereview.studies.models import Case, ReaderStudy
 
 
 def _study(request: HttpRequest, slug: str) -> ReaderStudy:
@@ -21,3 +26,30 @@ def agreement_page(request: HttpRequest, slug: str) -> HttpResponse:
     reader_study = _study(request, slug)
     summary = agreement_summary(reader_study=reader_study)
     return render(request, "reports/agreement.html", {"reader_study": reader_study, "summary": summary.as_dict()})
+
+
+@login_required
+def dashboard_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """Figures and tables of the study's statistics, filtered by phase, condition, level, reader, kappa
+    weights and quantity (GET parameters). Leads, adjudicators and staff only."""
+    reader_study = _study(request, slug)
+    cached = agreement_report_compute(reader_study=reader_study)
+    report = cached.report
+    filters = filters_parse(report, request.GET)
+    context = dashboard_context(report, filters, continuous_values(reader_study=reader_study))
+    case_labels = dict(Case.objects.filter(reader_study=reader_study).values_list("id", "label"))
+    for row in context["per_case"]:
+        row["label"] = case_labels.get(uuid.UUID(row["case"]), row["case"])
+    return render(
+        request,
+        "reports/dashboard.html",
+        context
+        | {
+            "reader_study": reader_study,
+            "meta": report["meta"],
+            "cached": cached,
+            "quantities": quantities_of(report),
+            "levels": [ALL_LEVELS, *report["meta"]["levels"]],
+            "readers": [*report["meta"]["readers"], AI_RATER],
+        },
+    )

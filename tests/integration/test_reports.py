@@ -162,3 +162,20 @@ def test_calibration_cases_and_assignments_stay_out_of_the_statistics(reports_st
     assert {g.case for g in inputs.grades} == {str(cases["Case 001"].pk), str(cases["Case 002"].pk)}
     submit(cases["Case 001"], users["r3"], ["3", "3", "3", "3", "3"], kind="calibration")
     assert {g.reader for g in study_inputs(reader_study=study).grades} == {"r1", "r2"}
+
+
+def test_dashboard_shows_the_cached_report_with_filters(reports_study: dict[str, Any]) -> None:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(reports_study["users"]["lead"])
+    response = client.get("/studies/reports-study/reports/?level=L3-L4&weights=linear&quantity=ap_diameter.length_mm")
+    assert response.status_code == 200
+    html = response.content.decode()
+    report = AgreementReport.objects.get(reader_study=reports_study["study"]).report
+    pooled = next(p for p in report["pairwise"] if p["level"] == ALL_LEVELS)
+    l3 = next(p for p in report["pairwise"] if p["level"] == "L3-L4")
+    assert f">{pooled['kappa']['linear']['estimate']:.2f}</text>" in html  # heatmap cell "all"
+    assert f"<td class=\"num\">{l3['kappa']['linear']['estimate']:.3f}</td>" in html  # pairs table at L3-L4
+    assert html.count('class="figure confusion"') == 3  # r1 vs r2 at L3-L4, r1 and r2 vs the reference (all levels)
+    assert html.count('class="figure bland-altman"') == 1 and "ap_diameter.length_mm: r1 − r2 (n=3)" in html
