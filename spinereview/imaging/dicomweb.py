@@ -138,11 +138,12 @@ _TOKENS = _TtlCache(30, 1024)
 _VISIBLE = _TtlCache(30, 8192)
 _INSTANCES = _TtlCache(300, 8192)
 _METADATA = _TtlCache(300, 256)
+_QIDO = _TtlCache(30, 1024)
 
 
 def caches_clear() -> None:
     """Forget cached tokens, visibility and instances (tests; after revoking access in a hurry)."""
-    for cache in (_TOKENS, _VISIBLE, _INSTANCES, _METADATA):
+    for cache in (_TOKENS, _VISIBLE, _INSTANCES, _METADATA, _QIDO):
         cache.clear()
 
 
@@ -483,30 +484,58 @@ def _query(request: HttpRequest) -> QidoQuery:
     return qido_query_parse([(name, value) for name, values in request.GET.lists() for value in values])
 
 
+def _qido(request: HttpRequest, user: User, build: Callable[[], HttpResponseBase]) -> HttpResponseBase:
+    """A search answer, cached per process under (query, user, newest stored instance) for 30 s.
+
+    Any import adds an instance and so changes the key: a search never misses a stored study.
+    A user's own answers are reused for at most 30 s, the same bound as the visibility cache.
+    """
+    newest = DicomInstance.objects.order_by("-created").values_list("created", flat=True).first()
+    key = (request.get_full_path(), request.get_host(), "staff" if user.is_staff else user.pk, newest)
+    cached = _QIDO.get(key)
+    if cached is not None:
+        body, warning = cached
+        response = HttpResponse(body, content_type=DICOM_JSON)
+        if warning:
+            response["Warning"] = warning
+        return response
+    built = build()
+    if built.status_code == 200 and isinstance(built, HttpResponse):
+        _QIDO.put(key, (built.content, built.get("Warning")))
+    return built
+
+
 @dicomweb_endpoint(("GET", "POST"))
 def studies(request: HttpRequest, user: User) -> HttpResponseBase:
     """GET: QIDO-RS search for studies. POST: STOW-RS."""
     if request.method == "POST":
         return _stow(request, user, study_uid=None)
-    return _respond(_query(request), _study_rows(request, _visible_studies(user)), _STUDY_TAGS + ("00080061", "00201206", "00201208", "00081190", "00080056"))
+    defaults = _STUDY_TAGS + ("00080061", "00201206", "00201208", "00081190", "00080056")
+    return _qido(request, user, lambda: _respond(_query(request), _study_rows(request, _visible_studies(user)), defaults))
 
 
 @dicomweb_endpoint(("GET",))
 def search_series(request: HttpRequest, user: User, study_uid: str | None = None) -> HttpResponseBase:
-    series = DicomSeries.objects.filter(study__in=_visible_studies(user))
-    if study_uid is not None:
-        series = series.filter(study=_study(user, study_uid))
-    return _respond(_query(request), _series_rows(request, series), _SERIES_TAGS + ("00201209", "00081190", "00080056"))
+    def build() -> HttpResponseBase:
+        series = DicomSeries.objects.filter(study__in=_visible_studies(user))
+        if study_uid is not None:
+            series = series.filter(study=_study(user, study_uid))
+        return _respond(_query(request), _series_rows(request, series), _SERIES_TAGS + ("00201209", "00081190", "00080056"))
+
+    return _qido(request, user, build)
 
 
 @dicomweb_endpoint(("GET",))
 def search_instances(request: HttpRequest, user: User, study_uid: str | None = None, series_uid: str | None = None) -> HttpResponseBase:
-    instances = DicomInstance.objects.filter(series__study__in=_visible_studies(user))
-    if study_uid is not None and series_uid is not None:
-        instances = instances.filter(series=_series(user, study_uid, series_uid))
-    elif study_uid is not None:
-        instances = instances.filter(series__study=_study(user, study_uid))
-    return _respond(_query(request), _instance_rows(request, instances), _INSTANCE_TAGS + ("00081190", "00080056"))
+    def build() -> HttpResponseBase:
+        instances = DicomInstance.objects.filter(series__study__in=_visible_studies(user))
+        if study_uid is not None and series_uid is not None:
+            instances = instances.filter(series=_series(user, study_uid, series_uid))
+        elif study_uid is not None:
+            instances = instances.filter(series__study=_study(user, study_uid))
+        return _respond(_query(request), _instance_rows(request, instances), _INSTANCE_TAGS + ("00081190", "00080056"))
+
+    return _qido(request, user, build)
 
 
 # --- WADO-RS retrieve and metadata ------------------------------------------------------------

@@ -305,3 +305,13 @@ def test_cors_is_off_by_default_and_follows_the_setting(imported: Imported, sett
     preflight = Client().options(imported.url("/metadata"), HTTP_ORIGIN="https://viewer.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET")
     assert preflight.status_code == 204
     assert "Authorization" in preflight["Access-Control-Allow-Headers"]
+
+
+def test_search_answers_are_cached_but_never_miss_a_new_import(imported: Imported) -> None:
+    staff = _client(make_user(username="admin", is_staff=True))
+    first = staff.get("/dicomweb/studies")
+    assert [s["0020000D"]["Value"][0] for s in first.json()] == [imported.study]
+    assert staff.get("/dicomweb/studies").content == first.content
+    cases_import(sources=[ImportSource("n.dcm", mr_slice(study_uid="1.2.66", series_uid="1.2.66.1"))], reader_study=None)
+    assert len(staff.get("/dicomweb/studies").json()) == 2
+    assert len(_client(imported.member).get("/dicomweb/studies").json()) == 1  # the reader's own answer, not the staff one
