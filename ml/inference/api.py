@@ -12,7 +12,9 @@ Grades: when the checkpoint folder holds a stenosis grader (DIR/grader/, written
 `python -m ml train-grader --into DIR`, or `load_segmenter(..., grader_dir=...)`) and the
 caller passes `level_slices` (disc level -> index of the axial slice nearest that disc's
 mid-plane), `result.grades[level]` holds the central canal stenosis grade of each level whose
-slice shows a canal, and `result.grader_version` names the grader.
+slice shows a canal, and `result.grader_version` names the grader. When the levels are only
+known after segmenting (from the sagittal series), `seg.grade(volume, spacing, labels,
+level_slices)` grades the stored axial labels without segmenting again.
 
 Axes: volume[k, r, c] is slice k, row r, column c. For a DICOM series, sort the slices along
 the slice normal (or in any order) and pass `axis_directions` = the patient-space (LPS) unit
@@ -188,6 +190,30 @@ class Segmenter:
             grades=grades,
             grader_version=self.grader.version if self.grader is not None and levels else None,
         )
+
+    @property
+    def grader_version(self) -> str | None:
+        return self.grader.version if self.grader is not None else None
+
+    def grade(
+        self,
+        volume: NDArray[Any],
+        spacing_mm: tuple[float, float, float],
+        labels: NDArray[Any],
+        level_slices: Mapping[str, int],
+    ) -> dict[str, LevelGrade]:
+        """Grade levels of an axial volume whose labels exist already (e.g. a stored AI mask):
+        the same as `segment(..., level_slices=)` without segmenting again. ValueError without
+        a grader, or when labels and volume differ in shape."""
+        if self.grader is None:
+            raise ValueError("this model has no stenosis grader (no grader/ in its folder)")
+        array = _check_volume(volume)
+        spacing = _check_spacing(spacing_mm)
+        label_array = np.asarray(labels)
+        if label_array.shape != array.shape:
+            raise ValueError(f"labels {label_array.shape} and volume {array.shape} differ in shape")
+        levels = _check_level_slices(level_slices, array.shape[0])
+        return self._grade(array, (spacing[1], spacing[2]), label_array.astype(np.uint8), levels)
 
     def _grade(
         self, array: NDArray[np.float32], pixel_spacing: tuple[float, float],

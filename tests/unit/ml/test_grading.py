@@ -69,7 +69,7 @@ def test_canal_centre() -> None:
 def tiny_grader(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:  # type: ignore[type-arg]
     out = tmp_path_factory.mktemp("graders") / "g"
     cfg = GraderConfig(cases=1, iterations=2, batch_size=4, heldout_cases=1, patch_size=64,
-                       name="tiny-grader")
+                       name="tiny-grader", threads=1)
     return out, train_grader(cfg, out, log=lambda _: None)
 
 
@@ -105,6 +105,16 @@ def test_segment_returns_grades_per_level(
     for level, g in result.grades.items():
         assert g.slice_index == levels[level] and g.grades[g.grade] == g.name
         assert sum(g.probabilities) == pytest.approx(1.0)
+    # grading stored labels gives the same grades as segment(level_slices=)
+    again = seg.grade(series.image, series.geometry.spacing_mm, result.labels, levels)
+    assert again == result.grades
+    # the true labels always show the canal: every level is graded
+    assert set(seg.grade(series.image, series.geometry.spacing_mm, series.labels, levels)) == set(LEVELS)
+    with pytest.raises(ValueError, match="differ in shape"):
+        seg.grade(series.image, series.geometry.spacing_mm, series.labels[:2], levels)
+    with pytest.raises(ValueError, match="no stenosis grader"):
+        load_segmenter(tiny_model[0], device="cpu").grade(
+            series.image, series.geometry.spacing_mm, series.labels, levels)
     for bad, message in (({"L1-L2": 5}, "outside"), ({"L1-L2": 1.5}, "int slice"), ([1], "must map")):
         with pytest.raises(ValueError, match=message):
             seg.segment(series.image, series.geometry.spacing_mm, level_slices=bad)  # type: ignore[arg-type]

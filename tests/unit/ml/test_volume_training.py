@@ -48,7 +48,7 @@ def _case(case_id: str, patient: str, labelled: set[int], seed: int) -> VolumeCa
 
 
 TINY = VolumeTrainConfig(dataset="unit", iterations=2, batch_size=2, canvas=32, name="tiny-vol",
-                         encoder="tu-mobilenetv3_small_100", target_spacing_mm=1.0)
+                         encoder="tu-mobilenetv3_small_100", target_spacing_mm=1.0, threads=1)
 
 
 def test_train_on_volumes_writes_the_model_card(tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ def test_cli_trains_on_spine_real_layout_and_evaluates_the_heldout_patients(
     out = tmp_path / "model"
     code = main(["train", "--dataset", "spine-real", "--data", str(data), "--out", str(out),
                  "--heldout-patients", "VB3_01", "--iterations", "1", "--batch-size", "2",
-                 "--canvas", "32", "--target-spacing", "2", "--device", "cpu"])
+                 "--canvas", "32", "--target-spacing", "2", "--device", "cpu", "--threads", "1"])
     assert code == 0
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["split"]["heldout_patients"] == ["VB3_01"]
