@@ -252,7 +252,11 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
       if (stack.imageIds.length === 0) throw new Error('the series has no images');
       part.stack = stack;
       part.planes = stack.imageIds.map(imagePlaneOf);
-      await panel.showStack(engine, stack.imageIds, start, () => state.imageRendered(panel.role as ViewportRole));
+      await panel.showStack(engine, stack.imageIds, start, () => {
+        state.imageRendered(panel.role as ViewportRole);
+        // Milliseconds since navigation start, for bench figures: the first image on screen.
+        if (!root.dataset.firstImageMs) state.set('first-image-ms', String(Math.round(performance.now())));
+      });
     } catch (err) {
       const message = `${series.description || panel.role}: images could not be loaded — ${describeError(err)}`;
       panel.setError(message);
@@ -261,7 +265,10 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
   };
   await Promise.all([...parts.values()].map((p) => loadPart(p, HANGING.find((x) => x.role === p.panel.role)!.start)));
   state.set('series-count', String([...parts.values()].filter((p) => p.stack).length));
-  void Promise.all([...parts.values()].map((p) => p.panel.loaded)).then(() => state.set('series-loaded', 'true'));
+  void Promise.all([...parts.values()].map((p) => p.panel.loaded)).then(() => {
+    state.set('series-loaded-ms', String(Math.round(performance.now())));
+    state.set('series-loaded', 'true');
+  });
 
   // ---- cross-reference lines, level labels, slice sync ----
   const sagParts = [...parts.values()].filter((p) => p.panel.role !== 'axial');
@@ -606,6 +613,14 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
     }
     tools.setPrimary(tool);
     if (mine && canSegment) mine.layer.activate(mine.activeLabel);
+    const how: Partial<Record<PrimaryTool, string>> = {
+      length: 'AP diameter: drag across the canal, anterior to posterior',
+      area: 'Dural sac area: draw around the sac and end on the start point',
+      spline: 'Dural sac area: click points around the sac, click the first one to close',
+      discHeight: 'Disc height: three drags, superior to inferior endplate, at the anterior, middle and posterior disc',
+      thresholdBrush: 'Threshold brush: paints only pixels like the one under the first click',
+    };
+    if (how[tool]) notify(how[tool]!);
   };
   tools.onChange((tool) => {
     for (const [t, b] of toolButtons) {

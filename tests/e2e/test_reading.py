@@ -8,6 +8,7 @@ integration test.
 from __future__ import annotations
 
 import io
+import json
 import time
 import uuid
 from pathlib import Path
@@ -153,8 +154,21 @@ def test_reader_paints_undoes_measures_grades_and_submits(live_server: Any, brow
     _login(page, base, "reader1")
     _open(page, base, assignment.pk)
     root = page.locator("#viewer-root")
+    timings = {
+        "first_image_ms": int(root.get_attribute("data-first-image-ms") or 0),
+        "series_loaded_ms": int(root.get_attribute("data-series-loaded-ms") or 0),
+    }
+    (ARTIFACTS / "e2e-timings.json").write_text(json.dumps(timings))
+    assert 0 < timings["first_image_ms"] <= timings["series_loaded_ms"]
     page.wait_for_timeout(300)
     page.screenshot(path=str(ARTIFACTS / "e2e-workspace.png"))
+    # "?" lists every shortcut.
+    page.keyboard.press("?")
+    page.wait_for_selector("#help-dialog[open]")
+    assert page.locator("#help-dialog dt").count() >= 30
+    page.screenshot(path=str(ARTIFACTS / "e2e-help.png"))
+    page.keyboard.press("?")
+    page.wait_for_selector("#help-dialog:not([open])", state="attached")
     for viewport in ("sagittal", "axial"):
         png = page.locator(f"#viewport-{viewport}").screenshot(path=str(ARTIFACTS / f"e2e-viewport-{viewport}.png"))
         assert _grey_spread(png) > 10, f"{viewport}: the image looks blank"
@@ -247,7 +261,10 @@ def test_reader_paints_undoes_measures_grades_and_submits(live_server: Any, brow
 TWO_PHASE: dict[str, Any] = {
     "levels": LEVELS,
     "conditions": [{"key": "central_canal", "label": "Central canal stenosis", "scale": "four_grade"}],
-    "measurements": [{"key": "dsca", "kind": "area", "label": "Dural sac area", "required": False}],
+    "measurements": [
+        {"key": "dsca", "kind": "area", "label": "Dural sac area", "required": False},
+        {"key": "disc_height", "kind": "disc_height", "label": "Disc height", "required": False},
+    ],
     "segmentation": {"series_role": "axial_t2", "labels": ["dural_sac", "spinal_canal"], "brush_radius_mm": 3.0},
     "ai_grade": {"condition": "central_canal", "dsca_cutoffs_mm2": [100.0, 75.0, 50.0]},
     "two_phase": True,
@@ -373,15 +390,47 @@ def test_two_phase_read_reveals_ai_then_compares(live_server: Any, browser: Any,
     assert page.locator("#grade-grid td.sr-differs").count() == len(differing)
     page.locator("#compare-panel").screenshot(path=str(ARTIFACTS / "e2e-compare.png"))
 
-    # ---- difference view: erase part of my sac, the AI-only voxels show in magenta ----
-    page.keyboard.press("e")
-    cx, cy, w, h = _centre(page, "#viewport-axial")
-    page.check("#toggle-diff")
-    page.wait_for_selector('#viewer-root[data-diff-view="on"]', timeout=5_000)
-    jump = page.locator('#grade-grid .sr-level-btn[data-level="L4-L5"]')
-    jump.click()
+    # ---- clicking a level in the grid shows it; disc height on the sagittal, DSCA outline on the axial ----
+    page.locator('#grade-grid .sr-level-btn[data-level="L4-L5"]').click()
     page.wait_for_timeout(300)
     assert root.get_attribute("data-axial-level") == "L4-L5"
+    label = page.locator("#viewport-sagittal ~ svg text", has_text="L4-L5").bounding_box()
+    sag = page.locator("#viewport-sagittal").bounding_box()
+    assert label is not None and sag is not None
+    disc_y = label["y"] + label["height"] + 3
+    page.keyboard.press("d")
+    for fraction in (0.35, 0.40, 0.45):
+        x = sag["x"] + fraction * sag["width"]
+        _drag(page, (x, disc_y - 7), (x, disc_y + 7), steps=4)
+    page.wait_for_timeout(500)
+    page.locator("#measurement-list tr[data-kind=disc_height]").wait_for(timeout=10_000)
+    cx, cy, w, h = _centre(page, "#viewport-axial")
+    page.keyboard.press("a")
+    ring = [(cx + 0.05 * h * np.cos(t), cy - 0.015 * h + 0.05 * h * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 25)]
+    page.mouse.move(*ring[0])
+    page.mouse.down()
+    for point in ring[1:]:
+        page.mouse.move(*point, steps=2)
+    page.mouse.up()
+    page.locator("#measurement-list tr[data-kind=area]").wait_for(timeout=10_000)
+    page.wait_for_function("() => /^Saved v[1-9]/.test(document.querySelector('#save-status')?.textContent ?? '')", timeout=15_000)
+    page.wait_for_timeout(500)
+    read = _api(page, base, f"assignments/{assignment.pk}/")["read"]
+    by_kind = {m["kind"]: m for m in read["measurements"]}
+    disc, area = by_kind["disc_height"], by_kind["area"]
+    assert disc["level"] == "L4-L5" and len(disc["points_mm"]) == 6
+    assert all(2 < disc["values"][k] < 30 for k in ("anterior_mm", "middle_mm", "posterior_mm")), disc["values"]
+    assert area["level"] == "L4-L5" and area["key"] == "dsca" and 50 < area["values"]["area_mm2"] < 1000, area["values"]
+    shown = page.locator("#measurement-list tr[data-kind=area] [data-testid=measurement-value]").inner_text()
+    assert shown == f"{area['values']['area_mm2']:.1f} mm²"
+    page.locator("#viewport-sagittal").screenshot(path=str(ARTIFACTS / "e2e-disc-height.png"))
+    page.locator("#viewport-axial").screenshot(path=str(ARTIFACTS / "e2e-dsca.png"))
+
+    # ---- difference view: erase part of my sac, the AI-only voxels show in magenta ----
+    page.keyboard.press("e")
+    page.check("#toggle-diff")
+    page.wait_for_selector('#viewer-root[data-diff-view="on"]', timeout=5_000)
+    page.wait_for_timeout(300)
     before = page.locator("#viewport-axial").screenshot()
     green = float(
         ((_pixels(before)[..., 1] - _pixels(before)[..., 0] > 60) & (_pixels(before)[..., 1] - _pixels(before)[..., 2] > 40)).mean()

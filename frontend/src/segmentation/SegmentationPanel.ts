@@ -42,7 +42,7 @@ function segmentList(segments: LayerSegment[], layers: () => LabelmapLayer[], id
         radio,
         h('span', { class: 'sr-swatch', style: `background:${rgb(s.color)}` }),
         h('span', { class: 'sr-legend-name' }, s.label),
-        pick && i < 9 ? h('kbd', { title: `Alt+${i + 1}` }, `⌥${i + 1}`) : h('span', { class: 'sr-legend-value' }, String(s.value)),
+        pick && i < 9 ? h('kbd', { title: `Paint ${s.label} (Alt+${i + 1})` }, `Alt+${i + 1}`) : h('span', { class: 'sr-legend-value' }, String(s.value)),
         eye,
       );
     }),

@@ -100,7 +100,8 @@ export class DiscHeightTool extends LengthTool {
         }
         drawing.drawHandles(svgDrawingHelper, uid, '0', canvas, { color, lineWidth, handleRadius: 3 });
         const textLines = discHeightTextLines(ann.data as never);
-        if (canvas.length > 0) {
+        // No text box until the third pair is down: it would sit where the next pair goes and catch the click.
+        if (points.length >= 6) {
           this.renderLinkedTextBoxAnnotation({
             enabledElement,
             svgDrawingHelper,

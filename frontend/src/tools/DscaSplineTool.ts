@@ -13,6 +13,5 @@ export class DscaSplineTool extends SplineROITool {
     super(toolProps);
     this.configuration.getTextLines = areaTextLines;
     this.configuration.actions = {};
-    this.configuration.calculateStats = false;
   }
 }

@@ -15,6 +15,5 @@ export class DscaTool extends PlanarFreehandROITool {
     this.configuration.actions = {};
     // Outlines are always closed: an area needs one.
     this.configuration.allowOpenContours = false;
-    this.configuration.calculateStats = false;
   }
 }
