@@ -18,6 +18,8 @@ if not DEBUG and SECRET_KEY == _DEV_SECRET:
     raise ConfigurationError("SECRET_KEY must be set to a private value when DEBUG is off")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Origins (scheme://host:port) whose pages may call /dicomweb/ (e.g. a separate OHIF deployment); "*" for any.
+DICOMWEB_CORS_ORIGINS = env_list("SPINEREVIEW_DICOMWEB_CORS_ORIGINS", [])
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -135,7 +135,6 @@ def test_reidentification_for_administrators_never_for_readers(imported: dict[st
     assert series_get_by_original_uid(original_series_instance_uid=SERIES_UIDS[1]).series_number == 2
 
 
-@pytest.mark.skipif(not hasattr(ReaderStudy, "reidentification_permitted"), reason="ReaderStudy.reidentification_permitted not there yet")
 def test_reidentification_for_leads_of_permitting_studies(imported: dict[str, object]) -> None:
     study = DicomStudy.objects.get()
     reader_study = imported["study"]

@@ -16,7 +16,7 @@ import pytest
 from spinereview.agreement import cohen_kappa_score
 from spinereview.ai.models import AILevelMeasurement, AISegmentation, InferenceJob, ModelVersion
 from spinereview.ai.services import model_version_register
-from spinereview.imaging.models import DicomSeries
+from spinereview.imaging.selectors import series_get_by_original_uid
 from spinereview.imaging.services import reference_segmentation_import, sources_from_path
 from spinereview.morphometry import stenosis_grade_from_dsca
 from spinereview.reports.selectors import agreement_summary
@@ -44,7 +44,7 @@ def test_ingest_to_ai_to_agreement(phantom_dir: Path, test_model_dir: Path, cele
     assert len(result.new_series_ids) == 2
     for series_uid in truth["series"].values():
         reference_segmentation_import(
-            series=DicomSeries.objects.get(series_instance_uid=series_uid),
+            series=series_get_by_original_uid(original_series_instance_uid=series_uid),
             source="phantom ground truth",
             npz_path=case_dir / "truth" / f"{series_uid}.npz",
             label_map=truth["label_map"],

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from spinereview.accounts.models import User
-from spinereview.imaging.models import DicomSeries
+from spinereview.imaging.selectors import series_get_by_original_uid
 from spinereview.imaging.services import reference_segmentation_import, sources_from_path
 from spinereview.morphometry import stenosis_grade_from_dsca
 from spinereview.studies.models import Case, ReaderStudy, StudyMembership
@@ -81,7 +81,7 @@ class Command(BaseCommand):
         (study_uid,) = result.study_instance_uids
         for series_uid in truth["series"].values():
             reference_segmentation_import(
-                series=DicomSeries.objects.get(series_instance_uid=series_uid),
+                series=series_get_by_original_uid(original_series_instance_uid=series_uid),
                 source="phantom ground truth",
                 npz_path=case_dir / "truth" / f"{series_uid}.npz",
                 label_map=truth["label_map"],
