@@ -188,7 +188,8 @@ def model_card(config: dict[str, Any], metrics: dict[str, Any]) -> str:
         lines.append(f"- Split: {split.get('rule', '')}")
         lines.append(f"- Training patients: {', '.join(split.get('train_patients', []))}")
         lines.append(f"- Held-out patients: {', '.join(split.get('heldout_patients', [])) or 'none'}")
-    for key in ("cases", "case_seeds", "slices", "levels", "grade_counts", "loss", "optimiser"):
+    for key in ("cases", "case_seeds", "slices", "levels", "grade_counts", "sampling", "loss",
+                "optimiser"):
         if key in training and not isinstance(training[key], dict):
             value = training[key]
             if isinstance(value, list) and len(value) > 12:
