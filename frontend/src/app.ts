@@ -354,7 +354,7 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
 
   // ---- AI layers ----
   const aiVisible = [...parts.values()].some((p) => p.series?.ai_segmentation);
-  const colourByName = new Map((segSpec?.labels ?? []).map((l) => [l.name, l.color] as const));
+  const colourByName = new Map((segSpec?.labels ?? []).map((l) => [l.name, rgbOf(l.color)] as const));
   const aiSegmentsOf = (labelMap: Record<string, string>): LayerSegment[] =>
     sortedLabelEntries(labelMap).map(({ value, name }) => ({ value, label: prettyLabelName(name), color: colourByName.get(name) ?? labelColor(value) }));
   const aiLayers: LabelmapLayer[] = [];
@@ -465,7 +465,7 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
         zSops,
         rows: segPart.stack.rows,
         columns: segPart.stack.columns,
-        segments: segSpec.labels.map((l) => ({ value: l.value, label: l.label, color: l.color })),
+        segments: segSpec.labels.map((l) => ({ value: l.value, label: l.label, color: rgbOf(l.color) })),
         locked: !editable,
         style: { fill: true, outline: true, alpha: 0.45 },
       });
@@ -827,6 +827,11 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
 
   for (const part of parts.values()) if (part.stack) getEnabledElementByViewportId(part.panel.viewportId)?.viewport.render();
   if (state.state !== 'error') state.setState('ready');
+}
+
+/** A protocol colour ([r, g, b], 0-255) as a fixed triple. */
+function rgbOf(color: readonly number[]): [number, number, number] {
+  return [color[0] ?? 0, color[1] ?? 0, color[2] ?? 0];
 }
 
 /** Fills the window below whatever the site header takes. */

@@ -55,6 +55,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/assignments/{id}/compare/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["v1_assignments_compare_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/assignments/{id}/read/": {
         parameters: {
             query?: never;
@@ -63,6 +79,7 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
+        /** @description Save grades and measurements as a new version of the read. Measurement values are recomputed from points_mm. */
         put: operations["v1_assignments_read_update"];
         post?: never;
         delete?: never;
@@ -80,7 +97,91 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description Lock the current phase's read. In two-phase studies the unaided submit opens the AI-aided read. */
         post: operations["v1_assignments_read_submit_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/assignments/{id}/segmentations/{series_uid}/from-ai": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["v1_assignments_segmentations_from_ai_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/assignments/{id}/segmentations/{series_uid}/labels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The reader's own labelmap of one series: uint8, C order (z, y, x), slices in the series' spatial order. */
+        get: operations["v1_assignments_segmentations_labels_retrieve"];
+        /** @description The reader's own labelmap of one series: uint8, C order (z, y, x), slices in the series' spatial order. */
+        put: operations["v1_assignments_segmentations_labels_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/cases/{case_id}/consensus/{series_uid}/labels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["v1_cases_consensus_labels_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/cases/{case_id}/reads/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every reader's submitted reads of a case (read-only), and the references: adjudicators and leads. */
+        get: operations["v1_cases_reads_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/cases/{case_id}/reference/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["v1_cases_reference_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -96,8 +197,29 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Upload DICOM files (or .zip archives of them). All or nothing: one bad file refuses the batch. */
+        /**
+         * @description Upload DICOM files, .zip archives of them, or NIfTI volumes (.nii, .nii.gz; each becomes one MR series).
+         *     All or nothing: one bad file refuses the batch.
+         */
         post: operations["v1_imaging_upload_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reader-studies/{slug}/adjudication/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description GET lists the study's adjudication tasks; POST compares the submitted reads and opens new ones. */
+        get: operations["v1_reader_studies_adjudication_retrieve"];
+        put?: never;
+        /** @description GET lists the study's adjudication tasks; POST compares the submitted reads and opens new ones. */
+        post: operations["v1_reader_studies_adjudication_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -125,6 +247,283 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/reader-studies/{slug}/ai-segmentations/{id}/labels.nii.gz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A view whose success response is a file: any Accept header is served (errors stay JSON). */
+        get: operations["v1_reader_studies_ai_segmentations_labels.nii.gz_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reader-studies/{slug}/ai-segmentations/{id}/seg.dcm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description An AI mask as DICOM SEG (SegmentAlgorithmType AUTOMATIC with the model's name and version). */
+        get: operations["v1_reader_studies_ai_segmentations_seg.dcm_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reader-studies/{slug}/assignments/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["v1_reader_studies_assignments_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reader-studies/{slug}/freezes/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description GET: the study's data freezes. POST: freeze the study's reads, reference and statistics now (lead). */
+        get: operations["v1_reader_studies_freezes_retrieve"];
+        put?: never;
+        /** @description GET: the study's data freezes. POST: freeze the study's reads, reference and statistics now (lead). */
+        post: operations["v1_reader_studies_freezes_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reader-studies/{slug}/freezes/{version}/archive.zip": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The archive of one freeze, byte for byte as written on the day of the freeze. */
+        get: operations["v1_reader_studies_freezes_archive.zip_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reader-studies/{slug}/progress/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["v1_reader_studies_progress_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reader-studies/{slug}/protocol/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The study's protocol as YAML (default) or JSON; a lead may replace it until the first read is saved. */
+        get: operations["v1_reader_studies_protocol_retrieve"];
+        /** @description The study's protocol as YAML (default) or JSON; a lead may replace it until the first read is saved. */
+        put: operations["v1_reader_studies_protocol_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reader-studies/{slug}/reads.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every submitted read as one tidy long-format CSV, streamed (columns: spinereview.reports.exports). */
+        get: operations["v1_reader_studies_reads.csv_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reader-studies/{slug}/reads.xlsx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The reads, reference and AI tables as one XLSX workbook (written row by row to a temporary file,
+         *     then streamed).
+         */
+        get: operations["v1_reader_studies_reads.xlsx_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reader-studies/{slug}/reads/{id}/sr.dcm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A submitted read's measurements as DICOM SR (TID 1500 Measurement Report). */
+        get: operations["v1_reader_studies_reads_sr.dcm_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reader-studies/{slug}/report.pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The statistics report as a PDF: tables, heatmap, forest plots, Bland-Altman plots. */
+        get: operations["v1_reader_studies_report.pdf_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reader-studies/{slug}/segmentations/{id}/labels.nii.gz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One reader mask version as a NIfTI-1 label map (gzip), protocol label values kept. */
+        get: operations["v1_reader_studies_segmentations_labels.nii.gz_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reader-studies/{slug}/segmentations/{id}/seg.dcm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One reader mask version as DICOM SEG (SegmentAlgorithmType MANUAL, the reader as creator). */
+        get: operations["v1_reader_studies_segmentations_seg.dcm_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reader-studies/{slug}/statistics.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The statistics as one long table (section, phase, condition, level, raters, statistic, estimate, CI, n). */
+        get: operations["v1_reader_studies_statistics.csv_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reader-studies/{slug}/statistics.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Every statistic of the study (see spinereview.reports.analysis), from the cached report for the
+         *     current reads (computed now if the cache is stale).
+         */
+        get: operations["v1_reader_studies_statistics.json_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reader-studies/{slug}/washout/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["v1_reader_studies_washout_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -140,25 +539,60 @@ export interface components {
             sop_instance_uids: string[];
             readonly labels_url: string;
         };
+        AssignInput: {
+            readers?: string[];
+        };
         AssignmentDetail: {
             /** Format: uuid */
             id: string;
             reader: string;
             status: string;
+            kind: components["schemas"]["AssignmentDetailKindEnum"];
+            phase: components["schemas"]["AssignmentDetailPhaseEnum"];
             case: components["schemas"]["Case"];
-            protocol: {
-                [key: string]: unknown;
-            };
+            protocol: components["schemas"]["Protocol"];
             read: components["schemas"]["Read"];
+            previous_reads: components["schemas"]["Read"][];
+            segmentations: components["schemas"]["ReaderSegmentation"][];
+            calibration_feedback: components["schemas"]["CalibrationFeedbackItem"][] | null;
         };
+        /**
+         * @description * `live` - live
+         *     * `washout` - washout
+         *     * `calibration` - calibration
+         * @enum {string}
+         */
+        AssignmentDetailKindEnum: "live" | "washout" | "calibration";
+        /**
+         * @description * `unaided` - unaided
+         *     * `aided` - aided
+         *     * `done` - done
+         * @enum {string}
+         */
+        AssignmentDetailPhaseEnum: "unaided" | "aided" | "done";
         AssignmentList: {
             /** Format: uuid */
             readonly id: string;
             reader_study: string;
             case_label: string;
+            kind?: components["schemas"]["AssignmentListKindEnum"];
             /** Format: int64 */
             order?: number;
             readonly status: string;
+        };
+        /**
+         * @description * `live` - Live read
+         *     * `washout` - Washout re-read
+         *     * `calibration` - Calibration
+         * @enum {string}
+         */
+        AssignmentListKindEnum: "live" | "washout" | "calibration";
+        CalibrationFeedbackItem: {
+            level: string;
+            condition: string;
+            yours: string | null;
+            reference: string;
+            agrees: boolean;
         };
         Case: {
             /** Format: uuid */
@@ -167,28 +601,189 @@ export interface components {
             study_instance_uid: string;
             series: components["schemas"]["Series"][];
         };
+        Category: {
+            code: string;
+            label: string;
+        };
+        Compare: {
+            model_version: string | null;
+            structures: components["schemas"]["CompareStructure"][];
+            levels: components["schemas"]["CompareLevel"][];
+        };
+        CompareGrade: {
+            condition: string;
+            reader: string | null;
+            ai: string | null;
+            differs: boolean | null;
+        };
+        CompareLevel: {
+            level: string;
+            dsca_mm2: components["schemas"]["CompareValue"];
+            ap_diameter_mm: components["schemas"]["CompareValue"];
+            disc_height_mm: components["schemas"]["CompareValue"];
+            grades: components["schemas"]["CompareGrade"][];
+        };
+        CompareStructure: {
+            series_instance_uid: string;
+            label: number;
+            name: string;
+            /** Format: double */
+            dice: number | null;
+            reader_voxels: number;
+            ai_voxels: number;
+        };
+        CompareValue: {
+            /** Format: double */
+            reader: number | null;
+            /** Format: double */
+            ai: number | null;
+            /** Format: double */
+            delta: number | null;
+        };
+        Condition: {
+            key: string;
+            label: string;
+            side: (components["schemas"]["SideEnum"] | components["schemas"]["NullEnum"]) | null;
+            required: boolean;
+            scale: components["schemas"]["Scale"];
+            sub_questions: components["schemas"]["SubQuestion"][];
+        };
         DicomUploadInput: {
             files: string[];
             reader_study?: string;
+            nifti_orientation?: string;
+            nifti_spacing_mm?: string;
+        };
+        Error: {
+            detail: string;
+        };
+        FreezeInput: {
+            /** @default  */
+            note: string;
+        };
+        FromAIInput: {
+            base_version: number;
         };
         Grade: {
             level: string;
             condition: string;
             value: string;
         };
+        /**
+         * @description * `length` - length
+         *     * `area` - area
+         *     * `disc_height` - disc_height
+         * @enum {string}
+         */
+        KindA1bEnum: "length" | "area" | "disc_height";
+        Measurement: {
+            /** Format: uuid */
+            id: string;
+            key: string;
+            kind: components["schemas"]["KindA1bEnum"];
+            level: string;
+            label: string;
+            series_instance_uid: string;
+            sop_instance_uid: string;
+            points_mm: number[][];
+            /** @description length_mm | area_mm2 | anterior_mm, middle_mm, posterior_mm */
+            values: {
+                [key: string]: number;
+            };
+        };
+        MeasurementTask: {
+            key: string;
+            kind: components["schemas"]["KindA1bEnum"];
+            label: string;
+            unit: components["schemas"]["UnitEnum"];
+            required: boolean;
+            levels: string[];
+        };
+        MissingItem: {
+            level: string;
+            condition?: string;
+            measurement?: string;
+        };
+        /** @enum {unknown} */
+        NullEnum: null;
+        /**
+         * @description * `unaided` - unaided
+         *     * `aided` - aided
+         * @enum {string}
+         */
+        PhaseF19Enum: "unaided" | "aided";
+        Protocol: {
+            name: string;
+            levels: string[];
+            conditions: components["schemas"]["Condition"][];
+            measurements: components["schemas"]["MeasurementTask"][];
+            segmentation: components["schemas"]["SegmentationTask"] | null;
+            two_phase: boolean;
+            compare: boolean;
+        };
         Read: {
             version: number;
+            phase: components["schemas"]["PhaseF19Enum"];
             submitted: boolean;
+            /** Format: double */
+            elapsed_s: number;
             grades: components["schemas"]["Grade"][];
+            measurements: components["schemas"]["Measurement"][];
         };
         ReadSaveInput: {
             base_version: number;
             grades: {
                 [key: string]: unknown;
             }[];
+            measurements?: {
+                [key: string]: unknown;
+            }[];
+            /** Format: double */
+            elapsed_s?: number | null;
         };
         ReadSubmitInput: {
             base_version: number;
+        };
+        ReaderSegmentation: {
+            series_instance_uid: string;
+            version: number;
+            phase: components["schemas"]["PhaseF19Enum"];
+            source: components["schemas"]["SourceEnum"];
+            labels_url: string;
+            shape: number[];
+            label_map: {
+                [key: string]: string;
+            };
+            voxels_per_label: {
+                [key: string]: number;
+            };
+            level_measurements: {
+                [key: string]: unknown;
+            }[];
+        };
+        ReferenceInput: {
+            grades: {
+                [key: string]: unknown;
+            }[];
+            /** @default  */
+            note: string;
+        };
+        Scale: {
+            key: string | null;
+            name: string;
+            categories: components["schemas"]["Category"][];
+        };
+        SegmentationLabel: {
+            value: number;
+            name: string;
+            label: string;
+            color: number[];
+        };
+        SegmentationTask: {
+            series_role: string;
+            /** Format: double */
+            brush_radius_mm: number;
+            labels: components["schemas"]["SegmentationLabel"][];
         };
         Series: {
             series_instance_uid: string;
@@ -196,6 +791,50 @@ export interface components {
             description: string;
             num_instances: number;
             ai_segmentation: components["schemas"]["AISegmentation"] | null;
+        };
+        /**
+         * @description * `left` - left
+         *     * `right` - right
+         * @enum {string}
+         */
+        SideEnum: "left" | "right";
+        /**
+         * @description * `reader` - reader
+         *     * `ai_copy` - ai_copy
+         * @enum {string}
+         */
+        SourceEnum: "reader" | "ai_copy";
+        StaleRead: {
+            detail: string;
+            current: components["schemas"]["Read"];
+        };
+        StaleSegmentation: {
+            detail: string;
+            current_version: number;
+        };
+        SubQuestion: {
+            key: string;
+            label: string;
+            scale: components["schemas"]["Scale"];
+            when: string[];
+            required: boolean;
+        };
+        SubmitRefused: {
+            detail: string;
+            missing: components["schemas"]["MissingItem"][];
+        };
+        /**
+         * @description * `mm` - mm
+         *     * `mm2` - mm2
+         * @enum {string}
+         */
+        UnitEnum: "mm" | "mm2";
+        WashoutInput: {
+            /** Format: double */
+            fraction: number;
+            /** Format: double */
+            interval_days: number;
+            seed: number;
         };
     };
     responses: never;
@@ -269,6 +908,35 @@ export interface operations {
             };
         };
     };
+    v1_assignments_compare_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Compare"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     v1_assignments_read_update: {
         parameters: {
             query?: never;
@@ -294,26 +962,29 @@ export interface operations {
                     "application/json": components["schemas"]["Read"];
                 };
             };
-            /** @description invalid grades */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
-            /** @description read submitted */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
-            /** @description stale base_version; body has current_version and current */
             412: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["StaleRead"];
+                };
             };
         };
     };
@@ -340,6 +1011,268 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Read"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmitRefused"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StaleRead"];
+                };
+            };
+        };
+    };
+    v1_assignments_segmentations_from_ai_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                series_uid: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FromAIInput"];
+                "application/x-www-form-urlencoded": components["schemas"]["FromAIInput"];
+                "multipart/form-data": components["schemas"]["FromAIInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReaderSegmentation"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StaleSegmentation"];
+                };
+            };
+        };
+    };
+    v1_assignments_segmentations_labels_retrieve: {
+        parameters: {
+            query?: {
+                format?: "bin" | "json";
+            };
+            header?: never;
+            path: {
+                id: string;
+                series_uid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                    "application/octet-stream": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_assignments_segmentations_labels_update: {
+        parameters: {
+            query?: {
+                format?: "bin" | "json";
+            };
+            header: {
+                /** @description the version edited, "0" for the first save */
+                "If-Match": string;
+            };
+            path: {
+                id: string;
+                series_uid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReaderSegmentation"];
+                    "application/octet-stream": components["schemas"]["ReaderSegmentation"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                    "application/octet-stream": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                    "application/octet-stream": components["schemas"]["Error"];
+                };
+            };
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StaleSegmentation"];
+                    "application/octet-stream": components["schemas"]["StaleSegmentation"];
+                };
+            };
+        };
+    };
+    v1_cases_consensus_labels_retrieve: {
+        parameters: {
+            query?: {
+                format?: "bin" | "json";
+                method?: "majority" | "staple";
+            };
+            header?: never;
+            path: {
+                case_id: string;
+                series_uid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_cases_reads_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                case_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    v1_cases_reference_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                case_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReferenceInput"];
+                "application/x-www-form-urlencoded": components["schemas"]["ReferenceInput"];
+                "multipart/form-data": components["schemas"]["ReferenceInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -376,6 +1309,52 @@ export interface operations {
             };
         };
     };
+    v1_reader_studies_adjudication_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    v1_reader_studies_adjudication_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     v1_reader_studies_agreement_retrieve: {
         parameters: {
             query?: never;
@@ -386,6 +1365,442 @@ export interface operations {
             cookie?: never;
         };
         requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    "v1_reader_studies_ai_segmentations_labels.nii.gz_retrieve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/gzip": string;
+                };
+            };
+        };
+    };
+    "v1_reader_studies_ai_segmentations_seg.dcm_retrieve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/dicom": string;
+                };
+            };
+        };
+    };
+    v1_reader_studies_assignments_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["AssignInput"];
+                "application/x-www-form-urlencoded": components["schemas"]["AssignInput"];
+                "multipart/form-data": components["schemas"]["AssignInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    v1_reader_studies_freezes_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    v1_reader_studies_freezes_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["FreezeInput"];
+                "application/x-www-form-urlencoded": components["schemas"]["FreezeInput"];
+                "multipart/form-data": components["schemas"]["FreezeInput"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    "v1_reader_studies_freezes_archive.zip_retrieve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+        };
+    };
+    v1_reader_studies_progress_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    v1_reader_studies_protocol_retrieve: {
+        parameters: {
+            query?: {
+                format?: "json" | "yaml";
+            };
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/yaml": string;
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    v1_reader_studies_protocol_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/yaml": string;
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "v1_reader_studies_reads.csv_retrieve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+        };
+    };
+    "v1_reader_studies_reads.xlsx_retrieve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                };
+            };
+        };
+    };
+    "v1_reader_studies_reads_sr.dcm_retrieve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/dicom": string;
+                };
+            };
+        };
+    };
+    "v1_reader_studies_report.pdf_retrieve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
+        };
+    };
+    "v1_reader_studies_segmentations_labels.nii.gz_retrieve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/gzip": string;
+                };
+            };
+        };
+    };
+    "v1_reader_studies_segmentations_seg.dcm_retrieve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/dicom": string;
+                };
+            };
+        };
+    };
+    "v1_reader_studies_statistics.csv_retrieve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+        };
+    };
+    "v1_reader_studies_statistics.json_retrieve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    v1_reader_studies_washout_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WashoutInput"];
+                "application/x-www-form-urlencoded": components["schemas"]["WashoutInput"];
+                "multipart/form-data": components["schemas"]["WashoutInput"];
+            };
+        };
         responses: {
             200: {
                 headers: {

@@ -12,6 +12,7 @@ import {
 } from './grades';
 
 const FOUR_GRADE = {
+  key: 'four_grade',
   name: '4-grade',
   categories: [
     { code: '0', label: 'Normal' },
@@ -21,12 +22,17 @@ const FOUR_GRADE = {
   ],
 };
 const SCHIZAS = {
+  key: 'schizas',
   name: 'Schizas',
   categories: ['A', 'B', 'C', 'D'].map((code) => ({ code, label: `Grade ${code}` })),
 };
-const SUBGRADE = { name: 'A sub-grade', categories: ['A1', 'A2', 'A3', 'A4'].map((code) => ({ code, label: code })) };
+const SUBGRADE = { key: null, name: 'A sub-grade', categories: ['A1', 'A2', 'A3', 'A4'].map((code) => ({ code, label: code })) };
 
-const PROTOCOL: Protocol = {
+function protocol(p: Partial<Protocol>): Protocol {
+  return { name: 'test', levels: [], conditions: [], measurements: [], segmentation: null, two_phase: false, compare: false, ...p };
+}
+
+const PROTOCOL: Protocol = protocol({
   levels: ['L3-L4', 'L4-L5'],
   conditions: [
     {
@@ -37,11 +43,11 @@ const PROTOCOL: Protocol = {
       scale: SCHIZAS,
       sub_questions: [{ key: 'schizas_a', label: 'A sub-grade', when: ['A'], required: true, scale: SUBGRADE }],
     },
-    { key: 'foraminal_left', label: 'Foraminal stenosis', side: 'left', required: true, scale: FOUR_GRADE },
-    { key: 'rootlet', label: 'Rootlet sign', side: null, required: false, scale: FOUR_GRADE },
+    { key: 'foraminal_left', label: 'Foraminal stenosis', side: 'left', required: true, scale: FOUR_GRADE, sub_questions: [] },
+    { key: 'rootlet', label: 'Rootlet sign', side: null, required: false, scale: FOUR_GRADE, sub_questions: [] },
   ],
   measurements: [{ key: 'dsca', kind: 'area', label: 'DSCA', unit: 'mm2', required: true, levels: ['L4-L5'] }],
-};
+});
 
 function measurement(key: string, level: string): Measurement {
   return { id: 'm', key, kind: 'area', level, label: '', series_instance_uid: 's', sop_instance_uid: 'i', points_mm: [], values: { area_mm2: 1 } };
@@ -58,8 +64,10 @@ describe('gridColumns', () => {
     ]);
   });
   it('rejects a duplicated key or an empty scale', () => {
-    expect(() => gridColumns({ levels: [], conditions: [PROTOCOL.conditions[1]!, PROTOCOL.conditions[1]!] })).toThrow('"foraminal_left" twice');
-    expect(() => gridColumns({ levels: [], conditions: [{ key: 'x', label: 'X', scale: { name: 'e', categories: [] } }] })).toThrow('"x" has no categories');
+    expect(() => gridColumns(protocol({ conditions: [PROTOCOL.conditions[1]!, PROTOCOL.conditions[1]!] }))).toThrow('"foraminal_left" twice');
+    expect(() =>
+      gridColumns(protocol({ conditions: [{ key: 'x', label: 'X', side: null, required: true, sub_questions: [], scale: { key: null, name: 'e', categories: [] } }] })),
+    ).toThrow('"x" has no categories');
   });
 });
 

@@ -4,9 +4,27 @@ import type { Protocol, Read, ReadUpdateRequest } from '../api/types';
 import { ReadStore, type ReadApi } from './readStore';
 
 const PROTOCOL: Protocol = {
+  name: 'test',
   levels: ['L4-L5', 'L5-S1'],
-  conditions: [{ key: 'cc', label: 'Central canal', scale: { name: 's', categories: [{ code: '0', label: 'no' }, { code: '1', label: 'yes' }] } }],
+  conditions: [
+    {
+      key: 'cc',
+      label: 'Central canal',
+      side: null,
+      required: true,
+      sub_questions: [],
+      scale: { key: null, name: 's', categories: [{ code: '0', label: 'no' }, { code: '1', label: 'yes' }] },
+    },
+  ],
+  measurements: [],
+  segmentation: null,
+  two_phase: false,
+  compare: false,
 };
+
+function read(r: Partial<Read> & { version: number }): Read {
+  return { phase: 'unaided', submitted: false, elapsed_s: 0, grades: [], measurements: [], ...r };
+}
 
 function fakeApi(): ReadApi & { puts: ReadUpdateRequest[]; release: () => void; fail: ApiError | null } {
   let version = 0;
@@ -24,12 +42,12 @@ function fakeApi(): ReadApi & { puts: ReadUpdateRequest[]; release: () => void; 
         api.puts.push(body);
         pending.push(() => {
           if (api.fail) reject(api.fail);
-          else resolve({ version: ++version, submitted: false, grades: body.grades, measurements: body.measurements });
+          else resolve(read({ version: ++version, grades: body.grades, measurements: body.measurements }));
         });
       }),
     submitRead: async (_id: string, base: number): Promise<Read> => {
-      if (base !== version) throw new ApiError(412, 'stale', { detail: 'stale', current: { version, submitted: false, grades: [] } });
-      return { version: version + 1, submitted: true, grades: [] };
+      if (base !== version) throw new ApiError(412, 'stale', { detail: 'stale', current: read({ version }) });
+      return read({ version: version + 1, submitted: true });
     },
   };
   return api;
@@ -40,7 +58,7 @@ const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
 describe('ReadStore autosave', () => {
   it('sends one PUT at a time and coalesces edits made meanwhile into the next', async () => {
     const api = fakeApi();
-    const store = new ReadStore({ api, assignmentId: 'a', protocol: PROTOCOL, read: { version: 0, submitted: false, grades: [] }, elapsedS: () => 12, editable: true });
+    const store = new ReadStore({ api, assignmentId: 'a', protocol: PROTOCOL, read: read({ version: 0 }), elapsedS: () => 12, editable: true });
     store.setGrade('L4-L5', 'cc', '1');
     store.setGrade('L5-S1', 'cc', '0');
     store.setGrade('L5-S1', 'cc', '1');
@@ -67,8 +85,8 @@ describe('ReadStore autosave', () => {
 
   it('stops at a stale version and keeps the read read-only until the latest is loaded', async () => {
     const api = fakeApi();
-    const store = new ReadStore({ api, assignmentId: 'a', protocol: PROTOCOL, read: { version: 3, submitted: false, grades: [] }, elapsedS: () => 0, editable: true });
-    const current: Read = { version: 5, submitted: false, grades: [{ level: 'L4-L5', condition: 'cc', value: '0' }] };
+    const store = new ReadStore({ api, assignmentId: 'a', protocol: PROTOCOL, read: read({ version: 3 }), elapsedS: () => 0, editable: true });
+    const current = read({ version: 5, grades: [{ level: 'L4-L5', condition: 'cc', value: '0' }] });
     api.fail = new ApiError(412, 'stale', { detail: 'stale', current });
     store.setGrade('L4-L5', 'cc', '1');
     api.release();
@@ -88,7 +106,7 @@ describe('ReadStore autosave', () => {
     api.submitRead = async () => {
       throw new ApiError(400, 'missing', { detail: 'missing', missing: [{ level: 'L5-S1', condition: 'cc' }] });
     };
-    const store = new ReadStore({ api, assignmentId: 'a', protocol: PROTOCOL, read: { version: 0, submitted: false, grades: [] }, elapsedS: () => 0, editable: true });
+    const store = new ReadStore({ api, assignmentId: 'a', protocol: PROTOCOL, read: read({ version: 0 }), elapsedS: () => 0, editable: true });
     const submitting = store.submit();
     await tick();
     api.release();
