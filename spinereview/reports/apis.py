@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import tempfile
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+from django.conf import settings
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -16,12 +19,22 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from spinereview.reports.dicom_exports import (
+    ai_segmentation_dicom,
+    ai_segmentation_get,
+    labels_nifti,
+    measurement_report_dicom,
+    read_version_get,
+    reader_segmentation_dicom,
+    reader_segmentation_get,
+)
 from spinereview.reports.exports import READ_COLUMNS, STATISTICS_COLUMNS, csv_stream, read_rows, reads_workbook, statistics_rows
 from spinereview.reports.freeze import data_freeze_archive, data_freeze_as_dict, data_freeze_create, data_freeze_get
 from spinereview.reports.models import DataFreeze
 from spinereview.reports.pdf import report_pdf
 from spinereview.reports.selectors import agreement_summary, continuous_values, reader_study_for_reports
 from spinereview.reports.services import agreement_report_compute
+from spinereview.studies.services import segmentation_labels_load
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -144,3 +157,59 @@ class ReportPdfApi(_FileApi):
             cached.report, continuous_values(reader_study=reader_study), title=reader_study.name, software_version=cached.software_version, fingerprint=cached.inputs_sha256
         )
         return _attachment(HttpResponse(body, content_type="application/pdf"), f"{reader_study.slug}-report.pdf")  # type: ignore[no-any-return]
+
+
+DICOM = "application/dicom"
+NIFTI = "application/gzip"
+
+
+class ReaderSegmentationDicomApi(_FileApi):
+    """One reader mask version as DICOM SEG (SegmentAlgorithmType MANUAL, the reader as creator)."""
+
+    @extend_schema(responses={(200, DICOM): OpenApiTypes.BINARY})
+    def get(self, request: Request, slug: str, pk: str) -> HttpResponse:
+        reader_study = reader_study_for_reports(user=request.user, slug=slug)  # type: ignore[arg-type]
+        version = reader_segmentation_get(reader_study=reader_study, segmentation_id=pk)
+        body = reader_segmentation_dicom(version=version, protocol=reader_study.protocol)
+        return _attachment(HttpResponse(body, content_type=DICOM), f"seg-{version.assignment.reader.username}-v{version.version}.dcm")  # type: ignore[no-any-return]
+
+
+class ReaderSegmentationNiftiApi(_FileApi):
+    """One reader mask version as a NIfTI-1 label map (gzip), protocol label values kept."""
+
+    @extend_schema(responses={(200, NIFTI): OpenApiTypes.BINARY})
+    def get(self, request: Request, slug: str, pk: str) -> HttpResponse:
+        reader_study = reader_study_for_reports(user=request.user, slug=slug)  # type: ignore[arg-type]
+        version = reader_segmentation_get(reader_study=reader_study, segmentation_id=pk)
+        body = labels_nifti(labels=segmentation_labels_load(version), series=version.series)
+        return _attachment(HttpResponse(body, content_type=NIFTI), f"labels-{version.assignment.reader.username}-v{version.version}.nii.gz")  # type: ignore[no-any-return]
+
+
+class AISegmentationDicomApi(_FileApi):
+    """An AI mask as DICOM SEG (SegmentAlgorithmType AUTOMATIC with the model's name and version)."""
+
+    @extend_schema(responses={(200, DICOM): OpenApiTypes.BINARY})
+    def get(self, request: Request, slug: str, pk: str) -> HttpResponse:
+        reader_study = reader_study_for_reports(user=request.user, slug=slug)  # type: ignore[arg-type]
+        segmentation = ai_segmentation_get(reader_study=reader_study, segmentation_id=pk)
+        return _attachment(HttpResponse(ai_segmentation_dicom(segmentation=segmentation), content_type=DICOM), f"seg-ai-{segmentation.pk}.dcm")  # type: ignore[no-any-return]
+
+
+class AISegmentationNiftiApi(_FileApi):
+    @extend_schema(responses={(200, NIFTI): OpenApiTypes.BINARY})
+    def get(self, request: Request, slug: str, pk: str) -> HttpResponse:
+        reader_study = reader_study_for_reports(user=request.user, slug=slug)  # type: ignore[arg-type]
+        segmentation = ai_segmentation_get(reader_study=reader_study, segmentation_id=pk)
+        labels = np.load(Path(settings.MEDIA_ROOT) / segmentation.file_path)
+        return _attachment(HttpResponse(labels_nifti(labels=labels, series=segmentation.series), content_type=NIFTI), f"labels-ai-{segmentation.pk}.nii.gz")  # type: ignore[no-any-return]
+
+
+class ReadMeasurementReportApi(_FileApi):
+    """A submitted read's measurements as DICOM SR (TID 1500 Measurement Report)."""
+
+    @extend_schema(responses={(200, DICOM): OpenApiTypes.BINARY})
+    def get(self, request: Request, slug: str, pk: str) -> HttpResponse:
+        reader_study = reader_study_for_reports(user=request.user, slug=slug)  # type: ignore[arg-type]
+        read = read_version_get(reader_study=reader_study, read_version_id=pk)
+        body = measurement_report_dicom(read=read)
+        return _attachment(HttpResponse(body, content_type=DICOM), f"sr-{read.assignment.reader.username}-v{read.version}.dcm")  # type: ignore[no-any-return]

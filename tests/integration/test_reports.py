@@ -6,10 +6,12 @@ stale when reads change, recomputed by the task that read_submit enqueues.
 
 from __future__ import annotations
 
+import io
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pydicom
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -61,6 +63,16 @@ def submit(case: Case, reader: Any, values: list[str], *, kind: str = "live", ap
     read_submit(assignment=assignment, user=reader, base_version=version.version)
 
 
+def mr_image(i: int) -> bytes:
+    """A one-slice MR image of its own study, with the frame of reference a DICOM SEG needs."""
+    dataset = pydicom.dcmread(io.BytesIO(mr_slice(study_uid=f"1.2.826.0.1.{i}", series_uid=f"1.2.826.0.1.{i}.1", rows=4, columns=3)))
+    dataset.FrameOfReferenceUID = f"1.2.826.0.1.{i}.9"
+    dataset.SliceThickness = 4.0
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
 @pytest.fixture
 def reports_study(media_root: Path) -> dict[str, Any]:
     study = make_reader_study(name="Reports study", slug="reports-study")
@@ -70,9 +82,7 @@ def reports_study(media_root: Path) -> dict[str, Any]:
         make_membership(reader_study=study, user=users[name], role=StudyMembership.Role.READER)
     make_membership(reader_study=study, user=users["lead"], role=StudyMembership.Role.LEAD)
     make_membership(reader_study=study, user=users["adjudicator"], role=StudyMembership.Role.ADJUDICATOR)
-    sources = [
-        ImportSource(f"c{i}.dcm", mr_slice(study_uid=f"1.2.826.0.1.{i}", series_uid=f"1.2.826.0.1.{i}.1", rows=4, columns=3)) for i in (1, 2, 3)
-    ]
+    sources = [ImportSource(f"c{i}.dcm", mr_image(i)) for i in (1, 2, 3)]
     cases_import(sources=sources, reader_study=study)
     cases = {c.label: c for c in Case.objects.filter(reader_study=study)}
     assert sorted(cases) == ["Case 001", "Case 002", "Case 003"]

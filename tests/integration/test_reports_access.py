@@ -9,7 +9,8 @@ import pytest
 from django.test import Client
 
 from spinereview.reports.freeze import data_freeze_create
-from spinereview.studies.models import StudyMembership
+from spinereview.studies.models import ReadVersion, StudyMembership
+from spinereview.studies.services import assignment_create, segmentation_save
 from tests.factories import make_membership, make_reader_study, make_user
 from tests.integration import test_reports
 
@@ -26,6 +27,9 @@ ENDPOINTS = [
     f"{API}/freezes/",
     f"{API}/freezes/1/archive.zip",
     f"{API}/report.pdf",
+    f"{API}/reads/{{read}}/sr.dcm",
+    f"{API}/segmentations/{{mask}}/seg.dcm",
+    f"{API}/segmentations/{{mask}}/labels.nii.gz",
     "/studies/reports-study/reports/",
     "/studies/reports-study/agreement/",
 ]
@@ -44,7 +48,13 @@ def with_freeze(reports_study: dict[str, Any]) -> dict[str, Any]:
     make_membership(reader_study=other, user=reports_study["users"]["outsider"], role=StudyMembership.Role.READER)
     make_membership(reader_study=other, user=reports_study["users"]["r1"], role=StudyMembership.Role.LEAD)  # r1 leads elsewhere
     data_freeze_create(reader_study=reports_study["study"], user=reports_study["users"]["lead"])
-    return reports_study
+    case = reports_study["cases"]["Case 001"]
+    assignment = assignment_create(case=case, reader=reports_study["users"]["r3"])
+    mask = segmentation_save(
+        assignment=assignment, user=reports_study["users"]["r3"], series_instance_uid=case.case_series.get().series.series_instance_uid, base_version=0, data=bytes(12)
+    )
+    read = ReadVersion.objects.get(assignment__reader__username="r2", assignment__case=case, submitted=True)
+    return reports_study | {"ids": {"mask": mask.pk, "read": read.pk}}
 
 
 @pytest.mark.parametrize("who", list(WHO))
@@ -53,7 +63,8 @@ def test_reports_are_for_leads_adjudicators_and_staff_only(with_freeze: dict[str
     client = Client()
     if WHO[who] is not None:
         client.force_login(with_freeze["users"][WHO[who]])
-    for url in ENDPOINTS:
+    for template in ENDPOINTS:
+        url = template.format(**with_freeze["ids"])
         response = client.get(url)
         body = _body(response)
         if who == "anonymous":
