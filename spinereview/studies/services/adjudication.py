@@ -29,7 +29,7 @@ from spinereview.studies.models import (
 )
 from spinereview.studies.protocols import condition_categories
 from spinereview.studies.services.assignments import _next_reference_version
-from spinereview.studies.services.audit import audit_record
+from spinereview.studies.services.audit import audit_of
 from spinereview.studies.services.reads import grades_validate
 from spinereview.studies.services.segmentations import segmentation_labels_load
 
@@ -78,14 +78,7 @@ def adjudication_tasks_open(*, reader_study: ReaderStudy, actor: str = "system")
             if created:
                 opened.append(task)
     if opened:
-        audit_record(
-            actor=actor,
-            action="adjudication.open",
-            object_type="reader_study",
-            object_id=str(reader_study.pk),
-            reader_study_id=reader_study.pk,
-            details={"tasks": [[t.case.label, t.level, t.item] for t in opened]},
-        )
+        audit_of(reader_study, actor=actor, action="adjudication.open", details={"tasks": [[t.case.label, t.level, t.item] for t in opened]})
     return opened
 
 
@@ -117,14 +110,7 @@ def reference_read_record(*, case: Case, user: User, grades: Sequence[dict[str, 
             task.status, task.resolved_by, task.resolution = AdjudicationTask.Status.RESOLVED, user, reference
             task.save(update_fields=["status", "resolved_by", "resolution", "modified"])
             resolved.append([task.level, task.item])
-    audit_record(
-        actor=user.username,
-        action="reference.record",
-        object_type="case",
-        object_id=str(case.pk),
-        reader_study_id=case.reader_study_id,
-        details={"version": reference.version, "grades": reference.grades, "resolved": resolved},
-    )
+    audit_of(case, actor=user.username, action="reference.record", details={"version": reference.version, "grades": reference.grades, "resolved": resolved})
     return reference
 
 
@@ -159,7 +145,7 @@ def majority_reference_create(*, case: Case, actor: str = "system") -> Reference
         grades=grades,
         note=f"{len(undecided)} item(s) without a majority left out" if undecided else "",
     )
-    audit_record(actor=actor, action="reference.majority", object_type="case", object_id=str(case.pk), reader_study_id=case.reader_study_id, details={"version": reference.version, "undecided": undecided})
+    audit_of(case, actor=actor, action="reference.majority", details={"version": reference.version, "undecided": undecided})
     return reference
 
 

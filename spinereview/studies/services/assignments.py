@@ -14,7 +14,7 @@ from django.db.models import Min
 from spinereview.accounts.models import User
 from spinereview.core.errors import ApplicationError
 from spinereview.studies.models import Assignment, Case, ReaderStudy, ReferenceRead, StudyMembership
-from spinereview.studies.services.audit import audit_record
+from spinereview.studies.services.audit import audit_of
 from spinereview.studies.services.reads import grades_validate
 
 
@@ -58,14 +58,7 @@ def assignments_create(*, reader_study: ReaderStudy, readers: Sequence[User] | N
             if was_created:
                 created.append(assignment)
     if created:
-        audit_record(
-            actor=actor,
-            action="assignments.create",
-            object_type="reader_study",
-            object_id=str(reader_study.pk),
-            reader_study_id=reader_study.pk,
-            details={"seed": reader_study.randomisation_seed, "assignments": [[a.reader.username, a.case.label, a.order, a.kind] for a in created]},
-        )
+        audit_of(reader_study, actor=actor, action="assignments.create", details={"seed": reader_study.randomisation_seed, "assignments": [[a.reader.username, a.case.label, a.order, a.kind] for a in created]})
     return created
 
 
@@ -105,14 +98,7 @@ def washout_assign(*, reader_study: ReaderStudy, fraction: float, interval_days:
                 )
             )
     if created:
-        audit_record(
-            actor=actor,
-            action="washout.assign",
-            object_type="reader_study",
-            object_id=str(reader_study.pk),
-            reader_study_id=reader_study.pk,
-            details={"fraction": fraction, "interval_days": interval_days, "seed": seed, "assignments": [[a.reader.username, a.case.label, a.available_from] for a in created]},
-        )
+        audit_of(reader_study, actor=actor, action="washout.assign", details={"fraction": fraction, "interval_days": interval_days, "seed": seed, "assignments": [[a.reader.username, a.case.label, a.available_from] for a in created]})
     return created
 
 
@@ -138,5 +124,5 @@ def calibration_reference_set(*, case: Case, grades: Sequence[dict[str, Any]], u
         created_by=user,
         note=note,
     )
-    audit_record(actor=user.username, action="calibration.reference_set", object_type="case", object_id=str(case.pk), reader_study_id=case.reader_study_id, details={"version": reference.version, "grades": reference.grades})
+    audit_of(case, actor=user.username, action="calibration.reference_set", details={"version": reference.version, "grades": reference.grades})
     return reference

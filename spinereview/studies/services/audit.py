@@ -55,6 +55,21 @@ def audit_record(*, actor: str, action: str, object_type: str, object_id: str, r
     )
 
 
+def audit_of(obj: Any, *, actor: str, action: str, details: dict[str, Any] | None = None) -> AuditEvent:
+    """``audit_record`` for a reader study, case or assignment: type, id and study follow from the object."""
+    from spinereview.studies.models import Assignment, Case, ReaderStudy
+
+    if isinstance(obj, ReaderStudy):
+        object_type, study_id = "reader_study", obj.pk
+    elif isinstance(obj, Case):
+        object_type, study_id = "case", obj.reader_study_id
+    elif isinstance(obj, Assignment):
+        object_type, study_id = "assignment", obj.case.reader_study_id
+    else:
+        raise TypeError(f"no audit object type for {type(obj).__name__}")
+    return audit_record(actor=actor, action=action, object_type=object_type, object_id=str(obj.pk), reader_study_id=study_id, details=details)
+
+
 @dataclass(frozen=True)
 class AuditVerification:
     events_checked: int

@@ -14,7 +14,7 @@ from spinereview.studies.measurement_values import measurement_values
 from spinereview.studies.models import Assignment, Grade, Measurement, ReadVersion
 from spinereview.studies.protocols import condition_categories, missing_items, sub_question_parent
 from spinereview.studies.selectors import assignment_phase
-from spinereview.studies.services.audit import audit_record
+from spinereview.studies.services.audit import audit_of
 
 MAX_MEASUREMENTS = 500
 
@@ -176,14 +176,7 @@ def read_save(
         elapsed_s=float(elapsed_s) if elapsed_s is not None else previous_elapsed,
         provenance=provenance,
     )
-    audit_record(
-        actor=user.username,
-        action="read.save",
-        object_type="assignment",
-        object_id=str(assignment.pk),
-        reader_study_id=assignment.case.reader_study_id,
-        details={"version": version.version, "phase": phase, "grades": len(cleaned), "measurements": len(cleaned_measurements)},
-    )
+    audit_of(assignment, actor=user.username, action="read.save", details={"version": version.version, "phase": phase, "grades": len(cleaned), "measurements": len(cleaned_measurements)})
     return version
 
 
@@ -211,23 +204,9 @@ def read_submit(*, assignment: Assignment, user: User, base_version: int, proven
     submitted = _write_version(
         assignment, number=number, phase=phase, submitted=True, user=user, grades=grades, measurements=measurements, elapsed_s=elapsed, provenance=provenance
     )
-    audit_record(
-        actor=user.username,
-        action="read.submit",
-        object_type="assignment",
-        object_id=str(assignment.pk),
-        reader_study_id=assignment.case.reader_study_id,
-        details={"version": number, "phase": phase},
-    )
+    audit_of(assignment, actor=user.username, action="read.submit", details={"version": number, "phase": phase})
     if phase == ReadVersion.Phase.UNAIDED and protocol.get("two_phase"):
-        audit_record(
-            actor=user.username,
-            action="read.open_aided",
-            object_type="assignment",
-            object_id=str(assignment.pk),
-            reader_study_id=assignment.case.reader_study_id,
-            details={"version": number + 1, "phase": ReadVersion.Phase.AIDED},
-        )
+        audit_of(assignment, actor=user.username, action="read.open_aided", details={"version": number + 1, "phase": ReadVersion.Phase.AIDED})
         _write_version(
             assignment,
             number=number + 1,

@@ -19,7 +19,7 @@ from spinereview.imaging.selectors import series_slice_geometry
 from spinereview.morphometry import SeriesGeometry, structure_area_per_slice_mm2
 from spinereview.studies.models import Assignment, SegmentationVersion
 from spinereview.studies.selectors import ai_segmentation_for_reader, assignment_phase
-from spinereview.studies.services.audit import audit_record
+from spinereview.studies.services.audit import audit_of
 
 DURAL_SAC = "dural_sac"
 
@@ -124,14 +124,7 @@ def segmentation_save(
         voxels_per_label={str(int(v)): int(c) for v, c in zip(values, counts, strict=True) if v != 0},
         level_measurements=_level_measurements(assignment, series, labels, protocol),
     )
-    audit_record(
-        actor=user.username,
-        action="segmentation.save",
-        object_type="assignment",
-        object_id=str(assignment.pk),
-        reader_study_id=assignment.case.reader_study_id,
-        details={"series": series.series_instance_uid, "version": number, "phase": phase, "source": source, "sha256": version.sha256},
-    )
+    audit_of(assignment, actor=user.username, action="segmentation.save", details={"series": series.series_instance_uid, "version": number, "phase": phase, "source": source, "sha256": version.sha256})
     return version
 
 

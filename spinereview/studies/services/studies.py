@@ -14,7 +14,7 @@ from spinereview.imaging.selectors import series_orientation
 from spinereview.imaging.services import ImportResult, ImportSource, dicom_instances_import
 from spinereview.studies.models import Assignment, Case, CaseSeries, ReaderStudy, StudyMembership
 from spinereview.studies.protocols import protocol_validate
-from spinereview.studies.services.audit import audit_record
+from spinereview.studies.services.audit import audit_of
 
 _ROLE_BY_ORIENTATION = {"sagittal": CaseSeries.Role.SAGITTAL_T2, "axial": CaseSeries.Role.AXIAL_T2}
 
@@ -49,7 +49,7 @@ def reader_study_create(
         calibration_required=calibration_required,
         reidentification_permitted=reidentification_permitted,
     )
-    audit_record(actor=actor, action="study.create", object_type="reader_study", object_id=str(study.pk), reader_study_id=study.pk, details={"slug": slug, "protocol": normalised, "reidentification_permitted": reidentification_permitted})
+    audit_of(study, actor=actor, action="study.create", details={"slug": slug, "protocol": normalised, "reidentification_permitted": reidentification_permitted})
     return study
 
 
@@ -62,7 +62,7 @@ def reader_study_protocol_update(*, reader_study: ReaderStudy, protocol: dict[st
         raise ApplicationError("Reads exist for this study; its protocol can no longer change. Create a new study instead.")
     reader_study.protocol = normalised
     reader_study.save(update_fields=["protocol", "modified"])
-    audit_record(actor=actor, action="study.protocol_update", object_type="reader_study", object_id=str(reader_study.pk), reader_study_id=reader_study.pk, details={"protocol": normalised})
+    audit_of(reader_study, actor=actor, action="study.protocol_update", details={"protocol": normalised})
     return reader_study
 
 
