@@ -23,7 +23,7 @@ from spinereview.reports.models import AgreementReport
 from spinereview.reports.selectors import study_fingerprint, study_inputs
 from spinereview.reports.services import agreement_report_compute
 from spinereview.reports.tasks import agreement_report_compute as agreement_report_task
-from spinereview.studies.models import Case, StudyMembership
+from spinereview.studies.models import Case, ReadVersion, StudyMembership
 from spinereview.studies.services import assignment_create, cases_import, read_save, read_submit, reference_read_record
 from tests.dicom_files import mr_slice
 from tests.factories import make_membership, make_reader_study, make_user
@@ -189,3 +189,5 @@ def test_dashboard_shows_the_cached_report_with_filters(reports_study: dict[str,
     assert f"<td class=\"num\">{l3['kappa']['linear']['estimate']:.3f}</td>" in html  # pairs table at L3-L4
     assert html.count('class="figure confusion"') == 3  # r1 vs r2 at L3-L4, r1 and r2 vs the reference (all levels)
     assert html.count('class="figure bland-altman"') == 1 and "ap_diameter.length_mm: r1 − r2 (n=3)" in html
+    measured = ReadVersion.objects.filter(submitted=True, measurements__isnull=False).distinct().count()
+    assert measured == 6 and html.count("DICOM SR (measurements)</a>") == 6
