@@ -120,3 +120,19 @@ def test_unknown_or_other_studies_masks_are_not_found(masks: dict[str, Any]) -> 
     reader = Client()
     reader.force_login(masks["users"]["r3"])  # the mask's own reader: still not a supervisor
     assert reader.get(f"{API}/segmentations/{masks['version'].pk}/seg.dcm").status_code == 404
+
+
+def test_reader_masks_are_compared_with_the_ai_in_the_report(masks: dict[str, Any]) -> None:
+    from spinereview.agreement import hd95_error
+    from spinereview.reports.selectors import study_inputs
+    from spinereview.reports.services import agreement_report_compute
+
+    comparisons = {m.structure: m for m in study_inputs(reader_study=masks["study"]).masks}
+    assert set(comparisons) == {"dural_sac", "spinal_canal"} and {m.reader for m in comparisons.values()} == {"r3"}
+    assert comparisons["dural_sac"].dice == pytest.approx(6 / 7)  # 3 reader voxels, 4 AI voxels, 3 shared
+    assert comparisons["spinal_canal"].dice == pytest.approx(4 / 5)  # 3 and 2 voxels, 2 shared
+    spacing_mm = (4.0, 0.5, 0.5)  # one 4 mm slice of 0.5 mm pixels
+    assert comparisons["dural_sac"].hd95_mm == pytest.approx(hd95_error(MASK == 4, masks["ai_labels"] == 4, spacing_mm))
+    rows = {r["structure"]: r for r in agreement_report_compute(reader_study=masks["study"], n_resamples=100).report["masks"]}
+    assert rows["dural_sac"]["dice"]["estimate"] == pytest.approx(6 / 7) and rows["dural_sac"]["n"] == 1
+    assert rows["dural_sac"]["dice"]["ci_low"] is None  # one patient: no bootstrap interval
