@@ -1,4 +1,4 @@
-import { getEnabledElementByViewportId, RenderingEngine, Enums as CoreEnums, type Types } from '@cornerstonejs/core';
+import { cache, getEnabledElementByViewportId, RenderingEngine, Enums as CoreEnums, type Types } from '@cornerstonejs/core';
 import dicomImageLoader from '@cornerstonejs/dicom-image-loader';
 import { ApiClient, readCookie } from './api/client';
 import { buildSeriesStack, fetchSeriesMetadata, type SeriesStack } from './api/dicomweb';
@@ -640,8 +640,8 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
       if (!preset.percentiles) {
         vp.resetProperties();
       } else {
-        const image = vp.getCornerstoneImage?.();
-        const pixels = image?.getPixelData?.();
+        const imageId = vp.getCurrentImageId();
+        const pixels = imageId ? cache.getImage(imageId)?.getPixelData() : undefined;
         if (!pixels) continue;
         const [lower, upper] = percentileWindow(pixels as ArrayLike<number>, preset.percentiles[0], preset.percentiles[1]);
         vp.setProperties({ voiRange: { lower, upper } });

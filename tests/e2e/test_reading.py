@@ -213,6 +213,36 @@ def test_reader_paints_undoes_measures_grades_and_submits(live_server: Any, brow
     reloaded = _yellow_fraction(png_reloaded)
     assert reloaded > 0.5 * one, f"the saved mask shows after a reload ({reloaded:.4%} yellow pixels)"
 
+    # ---- another window saves v4 meanwhile: this page's next stroke is refused (412), shown, never merged ----
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    elsewhere = page.request.put(
+        f"{base}/api/v1/assignments/{assignment.pk}/segmentations/{axial_uid}/labels",
+        data=first.tobytes(),
+        headers={"Content-Type": "application/octet-stream", "If-Match": '"3"', "X-CSRFToken": csrf},
+    )
+    assert elsewhere.status == 200, elsewhere.text()
+    page.keyboard.press("b")
+    _drag(page, (cx - 0.12 * w, cy + 0.12 * h), (cx + 0.12 * w, cy + 0.12 * h))
+    page.wait_for_selector('#viewer-root[data-mask-save="conflict"]', timeout=10_000)
+    assert "newer version (v4)" in page.locator("#mask-alert").inner_text()
+    assert np.array_equal(_labels(page, base, assignment.pk, axial_uid)[0], first), "the server kept v4 untouched"
+    page.click("#load-latest-mask")
+    _wait_mask(page, 4)
+    page.wait_for_selector("#mask-alert", state="hidden")
+
+    # ---- window/level presets (Shift+digit) change the displayed window ----
+    voi = page.locator("#viewport-axial ~ .sr-vp-voi")
+    default_voi = voi.inner_text()
+    page.mouse.move(cx, cy)
+    page.keyboard.press("Shift+2")
+    page.wait_for_function(
+        "(before) => document.querySelector('#viewport-axial ~ .sr-vp-voi').textContent !== before", arg=default_voi, timeout=5_000
+    )
+    page.keyboard.press("Shift+1")
+    page.wait_for_function(
+        "(before) => document.querySelector('#viewport-axial ~ .sr-vp-voi').textContent === before", arg=default_voi, timeout=5_000
+    )
+
     # ---- an AP diameter on the axial image, listed with its mm value ----
     page.keyboard.press("l")
     _drag(page, (cx, cy - 0.045 * h), (cx, cy + 0.015 * h), steps=6)
@@ -347,6 +377,14 @@ def test_two_phase_read_reveals_ai_then_compares(live_server: Any, browser: Any,
         headers={"X-CSRFToken": next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")},
     )
     assert refused.status == 403
+    # Submitting early lists what is missing instead of asking to confirm.
+    page.keyboard.press("Control+Enter")
+    assert (
+        page.locator("#missing-list").inner_text()
+        == "Missing (5): L1-L2 Central canal, L2-L3 Central canal, L3-L4 Central canal, L4-L5 Central canal, L5-S1 Central canal"
+    )
+    assert page.locator("#submit-dialog[open]").count() == 0
+    assert page.locator("#grade-grid td.sr-missing").count() == 5
     for key in UNAIDED:
         page.keyboard.press(key)
     page.wait_for_function("() => document.querySelectorAll('#grade-grid td.sr-graded').length === 5", timeout=10_000)

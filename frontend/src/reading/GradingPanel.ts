@@ -382,6 +382,8 @@ export class GradingPanel {
         this.setGrade(this.selected, null, false);
         return true;
     }
+    // Shift+digit is a window preset, not a grade.
+    if (e.shiftKey && /^Digit[0-9]$/.test(e.code)) return false;
     const code = categoryForKey(col.scale, e.key, gridFocused);
     if (code === null) return false;
     this.setGrade(this.selected, code, true);
