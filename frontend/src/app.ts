@@ -662,18 +662,23 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
   const undoButton = actionButton('undo', '↶ Undo', 'Undo (Ctrl+Z)', () => undo());
   const redoButton = actionButton('redo', '↷ Redo', 'Redo (Ctrl+Y or Ctrl+Shift+Z)', () => redo());
   const refreshUndo = (): void => {
-    undoButton.disabled = !history.canUndo;
-    redoButton.disabled = !history.canRedo;
+    undoButton.disabled = !history.canUndo || store.readOnly;
+    redoButton.disabled = !history.canRedo || store.readOnly;
     undoButton.title = history.undoLabel ? `Undo ${history.undoLabel} (Ctrl+Z)` : 'Nothing to undo';
     redoButton.title = history.redoLabel ? `Redo ${history.redoLabel} (Ctrl+Y)` : 'Nothing to redo';
   };
   history.onChange(refreshUndo);
   refreshUndo();
   const undo = (): void => {
+    if (store.readOnly) {
+      notify('This read is locked: nothing to undo');
+      return;
+    }
     const c = history.undo();
     if (c) notify(`Undone: ${c.label}`);
   };
   const redo = (): void => {
+    if (store.readOnly) return;
     const c = history.redo();
     if (c) notify(`Redone: ${c.label}`);
   };
@@ -809,9 +814,24 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
       m.readOnly = store.readOnly;
     });
   }
-  store.onChange(() => {
-    if (store.readOnly && tools.active !== 'windowLevel' && !['pan', 'zoom'].includes(tools.active)) tools.setPrimary('windowLevel');
-  });
+  // A submitted (or conflicting) read locks editing: the tools say so by being disabled.
+  const lockEditing = (): void => {
+    const locked = store.readOnly;
+    if (locked && tools.active !== 'windowLevel' && !['pan', 'zoom'].includes(tools.active)) tools.setPrimary('windowLevel');
+    for (const [tool, button] of toolButtons) if (!['windowLevel', 'pan', 'zoom'].includes(tool)) button.disabled = locked;
+    for (const id of ['tool-islands', 'tool-interpolate']) {
+      const b = toolbar.querySelector<HTMLButtonElement>(`#${id}`);
+      if (b) b.disabled = locked;
+    }
+    for (const b of sidebar.querySelectorAll<HTMLButtonElement>('#measurement-panel .sr-measure-add button, #segmentation-panel .sr-button-row button')) b.disabled = locked;
+    if (store.submitted) {
+      phaseBadge.textContent = store.phase === 'aided' || phase === 'aided' ? 'AI-aided read submitted' : 'Read submitted';
+      phaseBadge.className = 'sr-badge sr-phase sr-phase-done';
+    }
+  };
+  store.onChange(lockEditing);
+  store.onChange(refreshUndo);
+  lockEditing();
 
   // ---- two phases ----
   store.onSubmitted((read) => {
