@@ -243,6 +243,31 @@ def test_reader_paints_undoes_measures_grades_and_submits(live_server: Any, brow
         "(before) => document.querySelector('#viewport-axial ~ .sr-vp-voi').textContent === before", arg=default_voi, timeout=5_000
     )
 
+    # ---- the same stroke two slices further, then interpolation fills the slice between ----
+    page.keyboard.press("b")
+    counter = page.locator("[data-testid=slice-axial]")
+    shown_slice = counter.inner_text()
+    page.mouse.move(cx, cy)
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    page.wait_for_function(
+        "(before) => document.querySelector('[data-testid=slice-axial]').textContent !== before", arg=shown_slice, timeout=5_000
+    )
+    _drag(page, (cx - 0.025 * w, cy - 0.015 * h), (cx + 0.025 * w, cy - 0.015 * h), steps=6)
+    _wait_mask(page, 5)
+    page.keyboard.press("i")
+    _wait_mask(page, 6)
+    interpolated, _ = _labels(page, base, assignment.pk, axial_uid)
+    per_slice = (interpolated.reshape(25, -1) == 4).sum(axis=1)
+    drawn = np.flatnonzero(per_slice)
+    assert len(drawn) == 3 and drawn[2] - drawn[0] == 2, f"dural sac on slices {drawn.tolist()}"
+    assert per_slice[drawn[1]] > 0.5 * min(per_slice[drawn[0]], per_slice[drawn[2]])
+    page.keyboard.press("k")
+    page.keyboard.press("k")
+    page.wait_for_function(
+        "(before) => document.querySelector('[data-testid=slice-axial]').textContent === before", arg=shown_slice, timeout=5_000
+    )
+
     # ---- an AP diameter on the axial image, listed with its mm value ----
     page.keyboard.press("l")
     _drag(page, (cx, cy - 0.045 * h), (cx, cy + 0.015 * h), steps=6)
