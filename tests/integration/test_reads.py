@@ -81,7 +81,7 @@ def test_submit_needs_every_level_then_locks(setup: dict[str, Any]) -> None:
     client.put(base, {"base_version": 1, "grades": grades(["0", "1", "2", "3", "0"])}, format="json")
     submitted = client.post(base + "submit/", {"base_version": 2}, format="json")
     assert submitted.status_code == 200
-    assert submitted.json() == {"version": 3, "submitted": True, "grades": grades(["0", "1", "2", "3", "0"])}
+    assert submitted.json() == {"version": 3, "phase": "unaided", "submitted": True, "elapsed_s": 0.0, "grades": grades(["0", "1", "2", "3", "0"]), "measurements": []}
     locked = client.put(base, {"base_version": 3, "grades": grades(["1", "1", "1", "1", "1"])}, format="json")
     assert locked.status_code == 409
     assert ReadVersion.objects.filter(assignment=assignment).count() == 3
