@@ -1,7 +1,7 @@
 import type { ApiClient } from '../api/client';
 import type { CompareValue, Comparison, Grade } from '../api/types';
 import { clear, describeError, h } from '../ui/dom';
-import { compareMasks, DIFF } from '../segmentation/ops';
+import { compareMasks } from '../segmentation/ops';
 
 export interface CompareDiffSource {
   /** label values and names of the reader's mask */
@@ -166,4 +166,3 @@ export class ComparePanel {
   }
 }
 
-export { DIFF };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyDiff, compareMasks, diceScore, diffVolumes, distanceTransform, interpolateLabel, labelLut, remapLabels, removeIslands, reorderSlices } from './ops';
+import { applyDiff, compareMasks, diffVolumes, distanceTransform, interpolateLabel, labelLut, remapLabels, removeIslands, reorderSlices } from './ops';
 
 describe('diffVolumes / applyDiff', () => {
   it('records only changed voxels and undoes and redoes exactly', () => {
@@ -76,18 +76,12 @@ describe('interpolateLabel', () => {
   });
 });
 
-describe('compareMasks / diceScore', () => {
+describe('compareMasks', () => {
   const reader = new Uint8Array([1, 1, 0, 2, 0, 3]);
   const ai = new Uint8Array([1, 0, 1, 2, 0, 2]);
   it('codes agreement, AI-only and reader-only voxels', () => {
     expect([...compareMasks(reader, ai, 1)]).toEqual([1, 3, 2, 0, 0, 0]);
     expect([...compareMasks(reader, ai, null)]).toEqual([1, 3, 2, 1, 0, 1]);
-  });
-  it('computes Dice per label, null when both are empty', () => {
-    expect(diceScore(reader, ai, 1)).toBe(0.5);
-    expect(diceScore(reader, ai, 2)).toBe(2 / 3);
-    expect(diceScore(reader, ai, 7)).toBeNull();
-    expect(() => diceScore(reader, new Uint8Array(2), 1)).toThrow('6 and 2');
   });
 });
 

@@ -249,21 +249,6 @@ export function compareMasks(reader: Uint8Array, ai: Uint8Array, label: number |
   return out;
 }
 
-/** Dice similarity 2|A∩B| / (|A| + |B|) of one label; null when both are empty. */
-export function diceScore(a: Uint8Array, b: Uint8Array, label: number): number | null {
-  if (a.length !== b.length) throw new RangeError(`masks differ in size: ${a.length} and ${b.length}`);
-  let na = 0;
-  let nb = 0;
-  let both = 0;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] === label;
-    const y = b[i] === label;
-    if (x) na++;
-    if (y) nb++;
-    if (x && y) both++;
-  }
-  return na + nb === 0 ? null : (2 * both) / (na + nb);
-}
 
 /**
  * Re-stacks a (z, y, x) volume whose slices are `fromSops` into the order

@@ -3,8 +3,6 @@
  * so a structure looks the same on both viewports and in the legend.
  */
 
-export type RGBA = [number, number, number, number];
-
 /** Label value 1.. cycles through these (Okabe–Ito-like, readable on dark grey). */
 const PALETTE: ReadonlyArray<[number, number, number]> = [
   [230, 159, 0], // orange: vertebral body
@@ -22,21 +20,6 @@ const PALETTE: ReadonlyArray<[number, number, number]> = [
 export function labelColor(labelValue: number): [number, number, number] {
   if (!Number.isInteger(labelValue) || labelValue <= 0) return [0, 0, 0];
   return PALETTE[(labelValue - 1) % PALETTE.length]!;
-}
-
-/** A Cornerstone colour LUT: index = segment index = label value; 0 transparent. */
-export function buildColorLUT(maxLabel: number): RGBA[] {
-  const lut: RGBA[] = [[0, 0, 0, 0]];
-  for (let v = 1; v <= Math.max(maxLabel, 1); v++) {
-    const [r, g, b] = labelColor(v);
-    lut.push([r, g, b, 255]);
-  }
-  return lut;
-}
-
-export function cssColor(labelValue: number): string {
-  const [r, g, b] = labelColor(labelValue);
-  return `rgb(${r}, ${g}, ${b})`;
 }
 
 /** "paraspinal_muscle_left" -> "Paraspinal muscle left" */

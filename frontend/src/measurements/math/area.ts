@@ -1,4 +1,4 @@
-import { add, checkPoint, cross, dot, norm, sub, type Vec3 } from './vec';
+import { add, checkPoint, cross, norm, sub, type Vec3 } from './vec';
 
 /**
  * Area in mm² of a closed planar polygon in patient coordinates, by Newell's
@@ -30,19 +30,3 @@ export function polygonAreaMm2(points: readonly Vec3[]): number {
   return norm(total) / 2;
 }
 
-/**
- * The largest distance of any vertex from the polygon's best plane (mm): 0 for
- * a planar outline. Used to refuse outlines drawn across slices.
- */
-export function polygonPlanarityErrorMm(points: readonly Vec3[]): number {
-  if (points.length < 3) return 0;
-  const origin = points[0]!;
-  let n: [number, number, number] = [0, 0, 0];
-  for (let i = 0; i < points.length; i++) {
-    n = add(n, cross(sub(points[i]!, origin), sub(points[(i + 1) % points.length]!, origin)));
-  }
-  const len = norm(n);
-  if (len < 1e-12) return 0;
-  const unit: Vec3 = [n[0] / len, n[1] / len, n[2] / len];
-  return Math.max(...points.map((p) => Math.abs(dot(sub(p, origin), unit))));
-}
