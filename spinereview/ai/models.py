@@ -64,6 +64,12 @@ class AILevelMeasurement(BaseModel):
     min_dsca_mm2 = models.FloatField(null=True)
     axial_slice_index = models.IntegerField(null=True)
     distance_to_disc_mm = models.FloatField(null=True)
+    # Spinal canal AP diameter on the axial slice nearest the disc mid-plane, along the patient's AP axis.
+    ap_diameter_mm = models.FloatField(null=True)
+    # Disc heights on the mid-sagittal slice, in the disc's own frame.
+    disc_height_anterior_mm = models.FloatField(null=True)
+    disc_height_middle_mm = models.FloatField(null=True)
+    disc_height_posterior_mm = models.FloatField(null=True)
     # Set when levels could not be named with confidence (e.g. not exactly five discs found).
     flag = models.CharField(max_length=300, blank=True)
 

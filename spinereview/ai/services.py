@@ -18,10 +18,14 @@ from spinereview.imaging.selectors import series_orientation, series_slice_geome
 from spinereview.morphometry import (
     LUMBAR_DISC_LEVELS,
     SeriesGeometry,
+    StructureHeights,
     assign_levels,
     axial_slice_levels,
+    canal_ap_by_level_mm,
     disc_centres,
+    disc_heights_mm,
     dsca_by_level_mm2,
+    heights_by_name,
     intervertebral_discs,
 )
 
@@ -30,6 +34,7 @@ logger = logging.getLogger(__name__)
 DISC_LABEL_NAME = "intervertebral_disc"
 VERTEBRAL_BODY_LABEL_NAME = "vertebral_body"
 DURAL_SAC_LABEL_NAME = "dural_sac"
+SPINAL_CANAL_LABEL_NAME = "spinal_canal"
 
 
 def model_version_register(*, path: Path, activate: bool) -> ModelVersion:
@@ -180,12 +185,28 @@ def ai_level_measurements_compute(*, dicom_study_id: str, model_version_id: str)
     flag = assignment.reason if assignment.ambiguous else ""
     named = assignment.centres_by_level(allow_ambiguous=True)
     per_level = {}
+    ap_by_level: dict[str, float | None] = {}
+    heights: dict[str, StructureHeights] = {}
     if named:  # with no disc found there is nothing to place the axial slices against: every level is flagged
         slice_levels = axial_slice_levels(ax_geometry, named)
         try:
             per_level = dsca_by_level_mm2(ax_labels, ax_geometry, slice_levels, _label_value(axial.label_map, DURAL_SAC_LABEL_NAME))
         except ValueError as exc:  # e.g. no dural sac on any axial slice: a flag, never 0 mm2 (which would read as severe)
             flag = f"{flag}; {exc}" if flag else str(exc)
+        # AP diameter and disc heights are extra quantities: one that cannot be measured is left empty,
+        # never guessed, and does not flag the level's DSCA.
+        canal_labels = [_label_value(axial.label_map, name) for name in (SPINAL_CANAL_LABEL_NAME, DURAL_SAC_LABEL_NAME)]
+        for level in LUMBAR_DISC_LEVELS:
+            try:
+                ap = canal_ap_by_level_mm(ax_labels, ax_geometry, slice_levels, canal_labels, levels=[level]).get(level)
+            except ValueError:
+                ap = None
+            ap_by_level[level] = ap.ap_mm if ap is not None else None
+        try:
+            disc_heights = disc_heights_mm(sag_labels, sag_geometry, _label_value(sagittal.label_map, DISC_LABEL_NAME))
+            heights = heights_by_name(disc_heights, named)
+        except ValueError as exc:
+            logger.info("AI disc heights not measured for study %s: %s", study.pk, exc)
     rows = []
     with transaction.atomic():
         for level in LUMBAR_DISC_LEVELS:
@@ -200,6 +221,10 @@ def ai_level_measurements_compute(*, dicom_study_id: str, model_version_id: str)
                     "min_dsca_mm2": value.min_dsca_mm2 if measured and value else None,
                     "axial_slice_index": value.slice_index if measured and value else None,
                     "distance_to_disc_mm": value.distance_mm if measured and value else None,
+                    "ap_diameter_mm": ap_by_level.get(level),
+                    "disc_height_anterior_mm": heights[level].anterior_mm if level in heights else None,
+                    "disc_height_middle_mm": heights[level].middle_mm if level in heights else None,
+                    "disc_height_posterior_mm": heights[level].posterior_mm if level in heights else None,
                     "flag": flag if measured else (flag or "no axial slice near this disc level"),
                 },
             )

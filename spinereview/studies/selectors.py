@@ -216,9 +216,8 @@ def assignment_compare(*, assignment: Assignment) -> dict[str, Any]:
             {
                 "level": level,
                 "dsca_mm2": _compare_value(reader_dsca, ai_dsca),
-                # The AI's AP diameter and disc heights are not derived yet: only the reader's value is given.
-                "ap_diameter_mm": _compare_value(measured.get(("ap_diameter", level), {}).get("length_mm"), None),
-                "disc_height_mm": _compare_value(measured.get(("disc_height", level), {}).get("middle_mm"), None),
+                "ap_diameter_mm": _compare_value(measured.get(("ap_diameter", level), {}).get("length_mm"), row.ap_diameter_mm if row is not None else None),
+                "disc_height_mm": _compare_value(measured.get(("disc_height", level), {}).get("middle_mm"), row.disc_height_middle_mm if row is not None else None),
                 "grades": grades,
             }
         )

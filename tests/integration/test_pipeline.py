@@ -70,6 +70,10 @@ def test_ingest_to_ai_to_agreement(phantom_dir: Path, test_model_dir: Path, cele
         assert ai_dsca is not None
         # Published DSCA errors of U-Nets on real MRI are about 24 mm2; the phantom is easier.
         assert abs(ai_dsca - truth["levels"][level]["dsca_mm2"]) < 30.0, (level, ai_dsca, truth["levels"][level]["dsca_mm2"])
+        # AP diameter and disc height from the same masks: within a few pixels (0.78 / 0.94 mm) of the analytic values.
+        ap_mm, height_mm = measured[level].ap_diameter_mm, measured[level].disc_height_middle_mm
+        assert ap_mm is not None and abs(ap_mm - truth["levels"][level]["canal_ap_mm"]) < 3.0, (level, ap_mm)
+        assert height_mm is not None and abs(height_mm - truth["levels"][level]["disc_height_middle_mm"]) < 3.0, (level, height_mm)
 
     # Two readers submit; the agreement summary equals kappa computed directly on the same items.
     case = study.cases.get()
