@@ -185,6 +185,9 @@ class CalibrationFeedbackItemSerializer(serializers.Serializer):  # type: ignore
 class AssignmentListSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     reader_study = serializers.CharField(source="case.reader_study.name")
     case_label = serializers.CharField(source="case.label")
+    # Declared, not derived from the model field: the derived maximum depends on the database engine,
+    # and the schema (and the viewer's generated types) must not.
+    order = serializers.IntegerField(min_value=0)
     status = serializers.SerializerMethodField()
 
     class Meta:

@@ -576,8 +576,7 @@ export interface components {
             reader_study: string;
             case_label: string;
             kind?: components["schemas"]["AssignmentListKindEnum"];
-            /** Format: int64 */
-            order?: number;
+            order: number;
             readonly status: string;
         };
         /**
