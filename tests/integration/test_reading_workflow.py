@@ -455,3 +455,26 @@ def test_a_lead_creates_a_study_from_a_template_edits_it_adds_members_and_opens_
     assert reader.get("/studies/pilot-2/protocol/").status_code == 404
     assert reader.get("/studies/pilot-2/upload/").status_code == 404
     assert not ReaderStudy.objects.filter(slug="pilot-3").exists()
+
+
+def test_a_user_creates_rotates_and_revokes_an_api_token_that_tools_can_use() -> None:
+    from rest_framework.authtoken.models import Token
+
+    setup = _study(two_phase=False)
+    reader = setup["users"]["reader1"]
+    assignment = assignment_create(case=setup["study"].cases.get(), reader=reader)
+    browser = APIClient()
+    browser.force_login(reader)
+    page = browser.post("/accounts/token/", {"action": "create"}).content.decode()
+    key = Token.objects.get(user=reader).key
+    assert key in page and "not shown again" in page
+    assert key not in browser.get("/accounts/token/").content.decode()
+    tool = APIClient()
+    tool.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert tool.get(f"/api/v1/assignments/{assignment.pk}/").status_code == 200
+    browser.post("/accounts/token/", {"action": "create"})
+    stale = tool.get(f"/api/v1/assignments/{assignment.pk}/")
+    assert (stale.status_code, stale.json()["detail"]) == (403, "Invalid token.")  # the old key stopped working
+    browser.post("/accounts/token/", {"action": "revoke"})
+    assert not Token.objects.filter(user=reader).exists()
+    assert APIClient().get("/accounts/token/").status_code == 302  # to the login page
