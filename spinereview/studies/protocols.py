@@ -90,6 +90,7 @@ SEGMENTATION_LABELS: dict[str, dict[str, Any]] = {
 }
 
 DEFAULT_PROTOCOL: dict[str, Any] = {
+    "name": "Central canal stenosis, 4 grades",
     "levels": LUMBAR_LEVELS,
     "conditions": [{"key": "central_canal", "label": "Central canal stenosis", "scale": "four_grade"}],
     "measurements": [

@@ -241,7 +241,9 @@ def study_progress(*, reader_study: ReaderStudy) -> list[dict[str, Any]]:
             row["started"] += 1
         if versions and _phase_done(assignment, versions):
             row["submitted"] += 1
-            row["times_s"].append(sum(v.elapsed_s for v in versions if v.submitted))
+            elapsed = sum(v.elapsed_s for v in versions if v.submitted)
+            if elapsed > 0:  # reads made outside the viewer (imported, simulated) carry no reading time
+                row["times_s"].append(elapsed)
     result = []
     for key in sorted(rows):
         row = rows[key]

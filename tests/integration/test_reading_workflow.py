@@ -350,7 +350,7 @@ def test_protocol_round_trips_as_yaml_and_cannot_change_once_reading_started() -
     study, lead = setup["study"], client_for(setup["users"]["lead"])
     text = lead.get(f"/api/v1/reader-studies/{study.slug}/protocol/").content.decode()
     assert "central_canal" in text
-    changed = text.replace("name: Reading protocol", "name: Renamed")
+    changed = text.replace("name: Central canal stenosis, 4 grades", "name: Renamed")
     assert lead.put(f"/api/v1/reader-studies/{study.slug}/protocol/", changed.encode(), content_type="application/yaml").json()["name"] == "Renamed"
     broken = lead.put(f"/api/v1/reader-studies/{study.slug}/protocol/", b"levels: [", content_type="application/yaml")
     assert broken.status_code == 400 and "not valid YAML" in broken.json()["detail"]
@@ -398,6 +398,10 @@ def test_study_overview_and_adjudication_pages_for_leads_only() -> None:
         assignment = Assignment.objects.get(reader=users[name], case=case)
         read_save(assignment=assignment, user=users[name], base_version=0, grades=grades(values))
         read_submit(assignment=assignment, user=users[name], base_version=1)
+    from spinereview.studies.selectors import study_progress
+
+    # Reads saved outside the viewer carry no reading time: the median is unknown, not 0 s.
+    assert [(r["reader"], r["submitted"], r["median_reading_time_s"]) for r in study_progress(reader_study=study)] == [("reader1", 1, None), ("reader2", 1, None)]
     page = lead.post(f"/studies/{study.slug}/", {"action": "adjudication"}).content.decode()
     assert "1 new disagreement(s)" in page and "differ by 2 categories" in page
     adjudicate_url = f"/studies/{study.slug}/cases/{case.pk}/adjudicate/"
