@@ -42,7 +42,7 @@ from ml.grading.patches import (
 from ml.labels import LEVELS
 from ml.models.registry import build_classifier, channels_last
 from ml.phantom import AXIAL, PhantomSpec, phantom_spec_random, render_phantom
-from ml.training.train import learning_rate
+from ml.training.train import learning_rate, training_progress
 
 GRADE_DSCA_RANGES_MM2 = ((100.0, 180.0), (75.0, 100.0), (50.0, 75.0), (25.0, 50.0))
 """DSCA drawn uniformly in these ranges for grades 0..3 (training and held-out data)."""
@@ -183,13 +183,7 @@ def train_grader(
     t_train = time.perf_counter()
     it, running, stopped_by = 0, 0.0, "iterations"
     while True:
-        progress = it / cfg.iterations
-        if cfg.time_budget_s is not None:
-            elapsed = time.perf_counter() - t_train
-            if elapsed / cfg.time_budget_s > progress:
-                progress, stopped_by = elapsed / cfg.time_budget_s, "time budget"
-            else:
-                stopped_by = "iterations"
+        progress, stopped_by = training_progress(it, cfg.iterations, t_train, cfg.time_budget_s)
         if progress >= 1.0:
             break
         for group in optimiser.param_groups:

@@ -130,6 +130,18 @@ def learning_rate(peak: float, progress: float, warmup: float = 0.1) -> float:
     return peak * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0))))
 
 
+def training_progress(it: int, iterations: int, started_s: float, time_budget_s: float | None) -> tuple[float, str]:
+    """Fraction of training done, and what ends it. Progress drives the learning rate; it is
+    it/iterations unless the time budget runs out first (a busy machine), in which case the schedule
+    is compressed to fit. Training stops when progress reaches 1."""
+    progress = it / iterations
+    if time_budget_s is not None:
+        elapsed = (time.perf_counter() - started_s) / time_budget_s
+        if elapsed > progress:
+            return elapsed, "time budget"
+    return progress, "iterations"
+
+
 def _device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -173,16 +185,7 @@ def train(
     it = 0
     stopped_by = "iterations"
     while True:
-        # progress drives the learning rate; it is it/iterations unless the time budget runs
-        # out first (a busy machine), in which case the schedule is compressed to fit
-        progress = it / cfg.iterations
-        if cfg.time_budget_s is not None:
-            elapsed = time.perf_counter() - t_train
-            if elapsed / cfg.time_budget_s > progress:
-                progress = elapsed / cfg.time_budget_s
-                stopped_by = "time budget"
-            else:
-                stopped_by = "iterations"
+        progress, stopped_by = training_progress(it, cfg.iterations, t_train, cfg.time_budget_s)
         if progress >= 1.0:
             break
         for group in optimiser.param_groups:

@@ -45,7 +45,7 @@ from ml.labels import LABEL_MAP
 from ml.models.registry import build_model, channels_last
 from ml.preprocessing import Preprocessing, prepare_slices, resample
 from ml.training.data import FOCUS_POINTS, Augmentation, SlicePool, make_batch
-from ml.training.train import learning_rate
+from ml.training.train import learning_rate, training_progress
 
 
 @dataclass(frozen=True)
@@ -214,13 +214,7 @@ def train_on_volumes(
     t_train = time.perf_counter()
     running, it, stopped_by = 0.0, 0, "iterations"
     while True:
-        progress = it / cfg.iterations
-        if cfg.time_budget_s is not None:
-            elapsed = time.perf_counter() - t_train
-            if elapsed / cfg.time_budget_s > progress:
-                progress, stopped_by = elapsed / cfg.time_budget_s, "time budget"
-            else:
-                stopped_by = "iterations"
+        progress, stopped_by = training_progress(it, cfg.iterations, t_train, cfg.time_budget_s)
         if progress >= 1.0:
             break
         for group in optimiser.param_groups:
