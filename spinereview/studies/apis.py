@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from spinereview.accounts.models import User
 from spinereview.core.errors import ApplicationError, NotFoundError, PermissionDeniedError, PreconditionFailedError
 from spinereview.studies import selectors, services
-from spinereview.studies.models import AdjudicationTask, ReaderStudy, StudyMembership
+from spinereview.studies.models import AdjudicationTask, ReaderStudy
 from spinereview.studies.protocols import protocol_dump, protocol_load
 from spinereview.studies.serializers import (
     AssignmentDetailSerializer,
@@ -208,7 +208,7 @@ def _supervised_study(user: Any, slug: str, *, lead_only: bool = False) -> Reade
     study = selectors.reader_studies_supervised(user=user).filter(slug=slug).first()
     if study is None:
         raise NotFoundError("No such reader study, or you do not lead or adjudicate it")
-    if lead_only and not user.is_staff and not StudyMembership.objects.filter(reader_study=study, user=user, role=StudyMembership.Role.LEAD).exists():
+    if lead_only and not selectors.user_leads(user=user, reader_study=study):
         raise PermissionDeniedError("Only the study lead may do this")
     return study
 

@@ -48,9 +48,8 @@ def read_current(*, assignment: Assignment) -> ReadVersion | None:
     return assignment.read_versions.order_by("-version").prefetch_related("grades", "measurements").first()
 
 
-def reads_previous(*, assignment: Assignment) -> list[ReadVersion]:
-    """The reader's own locked reads of earlier phases (the unaided read while reading AI-aided)."""
-    current = read_current(assignment=assignment)
+def reads_previous(*, assignment: Assignment, current: ReadVersion | None) -> list[ReadVersion]:
+    """The reader's own locked reads of earlier phases than ``current`` (the unaided read while reading AI-aided)."""
     if current is None:
         return []
     return list(
@@ -58,23 +57,32 @@ def reads_previous(*, assignment: Assignment) -> list[ReadVersion]:
     )
 
 
-def assignment_phase(*, assignment: Assignment) -> str:
-    """unaided -> (submit) -> aided, in two-phase studies -> (submit) -> done."""
-    current = assignment.read_versions.order_by("-version").first()
-    if current is None:
+def phase_after(latest: ReadVersion | None, *, two_phase: bool) -> str:
+    """The phase an assignment is in, given its newest read version:
+    unaided -> (submit) -> aided, in two-phase studies -> (submit) -> done."""
+    if latest is None:
         return ReadVersion.Phase.UNAIDED
-    if not current.submitted:
-        return current.phase
-    if current.phase == ReadVersion.Phase.UNAIDED and assignment.case.reader_study.protocol.get("two_phase"):
+    if not latest.submitted:
+        return latest.phase
+    if latest.phase == ReadVersion.Phase.UNAIDED and two_phase:
         return ReadVersion.Phase.AIDED
     return "done"
 
 
-def assignment_status(*, assignment: Assignment) -> str:
-    current = assignment.read_versions.order_by("-version").first()
-    if current is None:
+def status_after(latest: ReadVersion | None, phase: str) -> str:
+    if latest is None:
         return "not_started"
-    return "submitted" if assignment_phase(assignment=assignment) == "done" else "in_progress"
+    return "submitted" if phase == "done" else "in_progress"
+
+
+def assignment_phase(*, assignment: Assignment) -> str:
+    latest = assignment.read_versions.order_by("-version").first()
+    return phase_after(latest, two_phase=bool(assignment.case.reader_study.protocol.get("two_phase")))
+
+
+def assignment_status(*, assignment: Assignment) -> str:
+    latest = assignment.read_versions.order_by("-version").first()
+    return status_after(latest, phase_after(latest, two_phase=bool(assignment.case.reader_study.protocol.get("two_phase"))))
 
 
 def ai_visible_to_reader(*, assignment: Assignment) -> bool:
@@ -120,6 +128,11 @@ def ai_segmentation_get(*, user: User, segmentation_id: uuid.UUID | str) -> AISe
     raise NotFoundError("No such AI segmentation")
 
 
+def user_leads(*, user: User, reader_study: ReaderStudy) -> bool:
+    """Study leads (and staff) manage a study: its protocol, members, cases and assignments."""
+    return bool(user.is_staff) or StudyMembership.objects.filter(reader_study=reader_study, user=user, role=StudyMembership.Role.LEAD).exists()
+
+
 def reader_studies_supervised(*, user: User) -> QuerySet[ReaderStudy]:
     """Studies whose results the user may see: as lead or adjudicator (staff: all)."""
     if user.is_staff:
@@ -163,7 +176,8 @@ def assignment_compare(*, assignment: Assignment) -> dict[str, Any]:
         raise PermissionDeniedError("The AI is hidden until your unaided read is submitted")
     structures = []
     model_version = None
-    for version in segmentations_latest(assignment=assignment):
+    masks = segmentations_latest(assignment=assignment)
+    for version in masks:
         ai = ai_segmentation_for_reader(assignment=assignment, series_id=version.series_id)
         if ai is None:
             continue
@@ -189,7 +203,7 @@ def assignment_compare(*, assignment: Assignment) -> dict[str, Any]:
     measured: dict[tuple[str, str], dict[str, float]] = {}
     for m in read.measurements.all() if read else []:
         measured[(m.key, m.level)] = m.values
-    mask_dsca = {row["level"]: row["dsca_mm2"] for v in segmentations_latest(assignment=assignment) for row in v.level_measurements}
+    mask_dsca = {row["level"]: row["dsca_mm2"] for v in masks for row in v.level_measurements}
     ai_rows = {
         row.level: row
         for row in AILevelMeasurement.objects.filter(dicom_study=assignment.case.dicom_study, model_version__is_active=True).select_related("model_version")
@@ -239,7 +253,8 @@ def study_progress(*, reader_study: ReaderStudy) -> list[dict[str, Any]]:
         versions = list(assignment.read_versions.all())
         if versions:
             row["started"] += 1
-        if versions and _phase_done(assignment, versions):
+        two_phase = bool(assignment.case.reader_study.protocol.get("two_phase"))
+        if versions and phase_after(versions[-1], two_phase=two_phase) == "done":
             row["submitted"] += 1
             elapsed = sum(v.elapsed_s for v in versions if v.submitted)
             if elapsed > 0:  # reads made outside the viewer (imported, simulated) carry no reading time
@@ -251,13 +266,6 @@ def study_progress(*, reader_study: ReaderStudy) -> list[dict[str, Any]]:
         row["median_reading_time_s"] = float(np.median(times)) if times else None
         result.append(row)
     return result
-
-
-def _phase_done(assignment: Assignment, versions: list[ReadVersion]) -> bool:
-    last = versions[-1]
-    if not last.submitted:
-        return False
-    return not (last.phase == ReadVersion.Phase.UNAIDED and assignment.case.reader_study.protocol.get("two_phase"))
 
 
 def case_reads_for_supervisor(*, user: User, case_id: uuid.UUID | str) -> tuple[Case, list[ReadVersion]]:

@@ -244,12 +244,13 @@ def assignment_detail_payload(assignment: Assignment) -> dict[str, Any]:
         )
     read = selectors.read_current(assignment=assignment)
     protocol = assignment.case.reader_study.protocol
+    phase = selectors.phase_after(read, two_phase=bool(protocol.get("two_phase")))
     return {
         "id": str(assignment.pk),
         "reader": assignment.reader.username,
-        "status": selectors.assignment_status(assignment=assignment),
+        "status": selectors.status_after(read, phase),
         "kind": assignment.kind,
-        "phase": selectors.assignment_phase(assignment=assignment),
+        "phase": phase,
         "case": {
             "id": str(assignment.case.pk),
             "label": assignment.case.label,
@@ -258,7 +259,7 @@ def assignment_detail_payload(assignment: Assignment) -> dict[str, Any]:
         },
         "protocol": {k: protocol.get(k) for k in PROTOCOL_FIELDS_FOR_READERS},
         "read": read_payload(read),
-        "previous_reads": [read_payload(v) for v in selectors.reads_previous(assignment=assignment)],
+        "previous_reads": [read_payload(v) for v in selectors.reads_previous(assignment=assignment, current=read)],
         "segmentations": [segmentation_payload(v) for v in selectors.segmentations_latest(assignment=assignment)],
         "calibration_feedback": _calibration_feedback(assignment, read),
     }

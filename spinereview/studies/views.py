@@ -47,8 +47,7 @@ def _supervised_or_404(request: HttpRequest, slug: str) -> ReaderStudy:
 
 
 def _is_lead(request: HttpRequest, study: ReaderStudy) -> bool:
-    user = request.user
-    return bool(user.is_staff) or StudyMembership.objects.filter(reader_study=study, user=user, role=StudyMembership.Role.LEAD).exists()  # type: ignore[misc]
+    return selectors.user_leads(user=request.user, reader_study=study)  # type: ignore[arg-type]
 
 
 @login_required

@@ -28,7 +28,7 @@ from spinereview.studies.models import (
     StudyMembership,
 )
 from spinereview.studies.protocols import condition_categories
-from spinereview.studies.services.assignments import _next_reference_version
+from spinereview.studies.services.assignments import reference_version_next
 from spinereview.studies.services.audit import audit_of
 from spinereview.studies.services.reads import grades_validate
 from spinereview.studies.services.segmentations import segmentation_labels_load
@@ -98,7 +98,7 @@ def reference_read_record(*, case: Case, user: User, grades: Sequence[dict[str, 
     reference = ReferenceRead.objects.create(
         case=case,
         source=ReferenceRead.Source.ADJUDICATED,
-        version=_next_reference_version(case, ReferenceRead.Source.ADJUDICATED),
+        version=reference_version_next(case, ReferenceRead.Source.ADJUDICATED),
         grades=[{"level": lv, "condition": cd, "value": vl} for lv, cd, vl in cleaned],
         created_by=user,
         note=note,
@@ -141,7 +141,7 @@ def majority_reference_create(*, case: Case, actor: str = "system") -> Reference
     reference = ReferenceRead.objects.create(
         case=case,
         source=ReferenceRead.Source.MAJORITY,
-        version=_next_reference_version(case, ReferenceRead.Source.MAJORITY),
+        version=reference_version_next(case, ReferenceRead.Source.MAJORITY),
         grades=grades,
         note=f"{len(undecided)} item(s) without a majority left out" if undecided else "",
     )

@@ -14,6 +14,7 @@ from django.db.models import Min
 from spinereview.accounts.models import User
 from spinereview.core.errors import ApplicationError
 from spinereview.studies.models import Assignment, Case, ReaderStudy, ReferenceRead, StudyMembership
+from spinereview.studies.selectors import user_leads
 from spinereview.studies.services.audit import audit_of
 from spinereview.studies.services.reads import grades_validate
 
@@ -102,7 +103,8 @@ def washout_assign(*, reader_study: ReaderStudy, fraction: float, interval_days:
     return created
 
 
-def _next_reference_version(case: Case, source: str) -> int:
+def reference_version_next(case: Case, source: str) -> int:
+    """The number the next reference read of this case and source gets (references are versioned like reads)."""
     last = ReferenceRead.objects.filter(case=case, source=source).order_by("-version").values_list("version", flat=True).first()
     return (last or 0) + 1
 
@@ -110,7 +112,7 @@ def _next_reference_version(case: Case, source: str) -> int:
 @transaction.atomic
 def calibration_reference_set(*, case: Case, grades: Sequence[dict[str, Any]], user: User, note: str = "") -> ReferenceRead:
     """The known answer of a calibration case, shown to each reader after their calibration read."""
-    if not StudyMembership.objects.filter(reader_study=case.reader_study, user=user, role=StudyMembership.Role.LEAD).exists() and not user.is_staff:
+    if not user_leads(user=user, reader_study=case.reader_study):
         raise ApplicationError("Only the study lead sets calibration references")
     cleaned = grades_validate(case.reader_study.protocol, grades)
     if not case.is_calibration:
@@ -119,7 +121,7 @@ def calibration_reference_set(*, case: Case, grades: Sequence[dict[str, Any]], u
     reference = ReferenceRead.objects.create(
         case=case,
         source=ReferenceRead.Source.CALIBRATION,
-        version=_next_reference_version(case, ReferenceRead.Source.CALIBRATION),
+        version=reference_version_next(case, ReferenceRead.Source.CALIBRATION),
         grades=[{"level": lv, "condition": cd, "value": vl} for lv, cd, vl in cleaned],
         created_by=user,
         note=note,
