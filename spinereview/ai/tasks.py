@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from spinereview.ai import services
+from spinereview.ai import level_measurements, services
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -15,4 +15,4 @@ def inference_job_run(*, job_id: str) -> None:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def ai_level_measurements_run(*, dicom_study_id: str, model_version_id: str) -> None:
-    services.ai_level_measurements_compute(dicom_study_id=dicom_study_id, model_version_id=model_version_id)
+    level_measurements.ai_level_measurements_compute(dicom_study_id=dicom_study_id, model_version_id=model_version_id)

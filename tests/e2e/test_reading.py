@@ -331,8 +331,8 @@ UNAIDED = ["0", "1", "2", "3", "0"]
 @pytest.fixture
 def two_phase_case(phantom_dir: Path) -> dict[str, Any]:
     """A two-phase study whose AI stays hidden until the unaided read is submitted; its AI is the phantom truth."""
+    from spinereview.ai.level_measurements import ai_level_measurements_compute
     from spinereview.ai.models import AISegmentation, InferenceJob, ModelVersion
-    from spinereview.ai.services import ai_level_measurements_compute
     from spinereview.studies.models import ReaderStudy
 
     study = make_reader_study(slug=f"e2e-{uuid.uuid4().hex[:6]}", protocol=TWO_PHASE, ai_visibility=ReaderStudy.AiVisibility.AFTER_SUBMIT)
