@@ -255,7 +255,10 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
       await panel.showStack(engine, stack.imageIds, start, () => {
         state.imageRendered(panel.role as ViewportRole);
         // Milliseconds since navigation start, for bench figures: the first image on screen.
-        if (!root.dataset.firstImageMs) state.set('first-image-ms', String(Math.round(performance.now())));
+        if (!root.dataset.firstImageMs) {
+          performance.mark('sr:first-image');
+          state.set('first-image-ms', String(Math.round(performance.now())));
+        }
       });
     } catch (err) {
       const message = `${series.description || panel.role}: images could not be loaded — ${describeError(err)}`;
@@ -266,6 +269,7 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
   await Promise.all([...parts.values()].map((p) => loadPart(p, HANGING.find((x) => x.role === p.panel.role)!.start)));
   state.set('series-count', String([...parts.values()].filter((p) => p.stack).length));
   void Promise.all([...parts.values()].map((p) => p.panel.loaded)).then(() => {
+    performance.mark('sr:series-loaded');
     state.set('series-loaded-ms', String(Math.round(performance.now())));
     state.set('series-loaded', 'true');
   });
