@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,9 +41,7 @@ if TYPE_CHECKING:
     from ml.grading.inference import Grader
     from ml.preprocessing import Preprocessing
 
-AxisDirections = tuple[
-    tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]
-]
+AxisDirections = tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]
 
 _SPINE_LABELS = (1, 2, 3, 4)  # vertebral body, disc, canal, dural sac: they define the midline
 _LEFT, _RIGHT = 5, 6
@@ -134,6 +132,13 @@ class Segmenter:
         self.label_map: dict[int, str] = {int(k): v for k, v in config["label_map"].items()}
         self.device = device
         self.grader = grader
+        self.oom_retries = 0
+        """How many times a batch was retried at half size after CUDA ran out of memory."""
+
+    @property
+    def batch_size(self) -> int:
+        """Slices per forward pass (halved after each CUDA out-of-memory error)."""
+        return self._batch_size
 
     def segment(
         self,
@@ -142,8 +147,13 @@ class Segmenter:
         *,
         axis_directions: AxisDirections | None = None,
         level_slices: Mapping[str, int] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> SegmentationResult:
         """Segment every slice of `volume` (z, y, x); `spacing_mm` is (z, y, x) in mm.
+
+        `progress(slices_done, slices_total)` is called after each batch (e.g. to store a job's
+        progress). On CUDA out of memory the batch is retried with half as many slices (down
+        to one); the smaller batch size is kept for later calls (`batch_size`, `oom_retries`).
 
         Slices are segmented in 2-D (the in-plane spacing sets the scale; the z spacing is
         only validated). With `axis_directions`, paraspinal muscle voxels are assigned to the
@@ -166,27 +176,45 @@ class Segmenter:
         nz, h, w = array.shape
         labels = np.empty((nz, h, w), dtype=np.uint8)
         device_type = "cuda" if self._device.startswith("cuda") else "cpu"
+
+        def run_batch(start: int, stop: int) -> None:
+            chunk = torch.from_numpy(array[start:stop])
+            x = prepare_slices(chunk, (spacing[1], spacing[2]), self._prep)
+            hs, ws = x.shape[-2:]
+            x = pad_to_multiple(x, self._prep.pad_multiple).to(self._device, memory_format=torch.channels_last)
+            with torch.autocast(device_type, enabled=device_type == "cuda"):
+                logits = self._model(x)
+            logits = resample(logits[..., :hs, :ws].float(), (h, w))
+            labels[start:stop] = logits.argmax(dim=1).to(torch.uint8).cpu().numpy()
+
         with self._lock, torch.inference_mode():
-            for start in range(0, nz, self._batch_size):
-                chunk = torch.from_numpy(array[start : start + self._batch_size])
-                x = prepare_slices(chunk, (spacing[1], spacing[2]), self._prep)
-                hs, ws = x.shape[-2:]
-                x = pad_to_multiple(x, self._prep.pad_multiple).to(
-                    self._device, memory_format=torch.channels_last
-                )
-                with torch.autocast(device_type, enabled=device_type == "cuda"):
-                    logits = self._model(x)
-                logits = resample(logits[..., :hs, :ws].float(), (h, w))
-                labels[start : start + len(chunk)] = (
-                    logits.argmax(dim=1).to(torch.uint8).cpu().numpy()
-                )
+            start = 0
+            while start < nz:
+                stop = min(nz, start + self._batch_size)
+                try:
+                    run_batch(start, stop)
+                except torch.cuda.OutOfMemoryError:
+                    # Another process (or a larger series) took the GPU memory this batch size
+                    # needed: halve it for this and later calls, and retry the same slices.
+                    if self._batch_size == 1:
+                        raise
+                    self._batch_size = max(1, self._batch_size // 2)
+                    self.oom_retries += 1
+                    if device_type == "cuda":
+                        torch.cuda.empty_cache()
+                    continue
+                start = stop
+                if progress is not None:
+                    progress(start, nz)
         if directions is not None:
             _assign_sides(labels, spacing, directions)
         grades: dict[str, LevelGrade] = {}
         if levels and self.grader is not None:
             grades = self._grade(array, (spacing[1], spacing[2]), labels, levels)
         return SegmentationResult(
-            labels=labels, label_map=dict(self.label_map), model_version=self.model_version,
+            labels=labels,
+            label_map=dict(self.label_map),
+            model_version=self.model_version,
             grades=grades,
             grader_version=self.grader.version if self.grader is not None and levels else None,
         )
@@ -216,8 +244,11 @@ class Segmenter:
         return self._grade(array, (spacing[1], spacing[2]), label_array.astype(np.uint8), levels)
 
     def _grade(
-        self, array: NDArray[np.float32], pixel_spacing: tuple[float, float],
-        labels: NDArray[np.uint8], levels: dict[str, int],
+        self,
+        array: NDArray[np.float32],
+        pixel_spacing: tuple[float, float],
+        labels: NDArray[np.uint8],
+        levels: dict[str, int],
     ) -> dict[str, LevelGrade]:
         from ml.grading.patches import canal_centre
 
@@ -226,16 +257,14 @@ class Segmenter:
         if not todo:
             return {}
         with self._lock:
-            probs = self.grader.grade_slices(
-                array[[k for _, k, _ in todo]], pixel_spacing, [c for _, _, c in todo]
-            )
+            probs = self.grader.grade_slices(array[[k for _, k, _ in todo]], pixel_spacing, [c for _, _, c in todo])
         names = self.grader.grades
         out = {}
         for (level, k, _), p in zip(todo, probs, strict=True):
             g = int(np.argmax(p))
-            out[level] = LevelGrade(level=level, grade=g, name=names[g],
-                                    probabilities=tuple(float(v) for v in p), slice_index=k,
-                                    grades=names)
+            out[level] = LevelGrade(
+                level=level, grade=g, name=names[g], probabilities=tuple(float(v) for v in p), slice_index=k, grades=names
+            )
         return out
 
 
@@ -261,9 +290,7 @@ def _check_volume(volume: Any) -> NDArray[np.float32]:
         raise ValueError(f"volume must be 3-D (z, y, x), got shape {volume.shape}")
     if volume.size == 0:
         raise ValueError(f"volume is empty, shape {volume.shape}")
-    if volume.dtype == np.bool_ or not (
-        np.issubdtype(volume.dtype, np.integer) or np.issubdtype(volume.dtype, np.floating)
-    ):
+    if volume.dtype == np.bool_ or not (np.issubdtype(volume.dtype, np.integer) or np.issubdtype(volume.dtype, np.floating)):
         raise ValueError(f"volume must hold integers or floats, got dtype {volume.dtype}")
     array = np.ascontiguousarray(volume, dtype=np.float32)
     if not np.all(np.isfinite(array)):
@@ -295,9 +322,7 @@ def _check_directions(directions: Any) -> NDArray[np.float64] | None:
     return d
 
 
-def _assign_sides(
-    labels: NDArray[np.uint8], spacing: tuple[float, float, float], directions: NDArray[np.float64]
-) -> None:
+def _assign_sides(labels: NDArray[np.uint8], spacing: tuple[float, float, float], directions: NDArray[np.float64]) -> None:
     """Relabel muscle voxels as left/right by their patient x relative to the spine midline."""
     muscle = (labels == _LEFT) | (labels == _RIGHT)
     if not muscle.any():
@@ -333,11 +358,15 @@ GRADER_SUBFOLDER = "grader"
 
 
 def load_segmenter(
-    model_dir: str | os.PathLike[str], *, device: str = "auto",
+    model_dir: str | os.PathLike[str],
+    *,
+    device: str = "auto",
     grader_dir: str | os.PathLike[str] | None = None,
+    batch_size: int = 16,
 ) -> Segmenter:
     """Load (once per process, then reuse) the model in `model_dir`, with the stenosis grader
-    in `grader_dir` or, by default, in `model_dir`/grader when there is one.
+    in `grader_dir` or, by default, in `model_dir`/grader when there is one. `batch_size` is
+    the number of slices per forward pass (halved on CUDA out of memory).
 
     Raises ValueError with the reason when a folder is missing, incomplete or corrupt.
     """
@@ -345,14 +374,14 @@ def load_segmenter(
 
     path = Path(model_dir).resolve()
     read_config(path)  # fail fast with a clear reason before importing torch fully
-    grader_path: Path | None = (
-        Path(grader_dir).resolve() if grader_dir is not None else path / GRADER_SUBFOLDER
-    )
+    grader_path: Path | None = Path(grader_dir).resolve() if grader_dir is not None else path / GRADER_SUBFOLDER
     if grader_dir is None and grader_path is not None and not grader_path.is_dir():
         grader_path = None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
     resolved = _resolve_device(device)
     stat = (path / WEIGHTS).stat()
-    key: tuple[Any, ...] = (str(path), resolved, stat.st_mtime_ns, stat.st_size)
+    key: tuple[Any, ...] = (str(path), resolved, stat.st_mtime_ns, stat.st_size, batch_size)
     if grader_path is not None:
         if not (grader_path / WEIGHTS).is_file():
             raise ValueError(f"grader folder {grader_path} has no {WEIGHTS}")
@@ -368,7 +397,7 @@ def load_segmenter(
             from ml.grading.inference import load_grader
 
             grader = load_grader(grader_path, resolved)
-        segmenter = Segmenter(model, config, version, resolved, grader=grader)
+        segmenter = Segmenter(model, config, version, resolved, batch_size=batch_size, grader=grader)
         _CACHE[key] = segmenter
         return segmenter
 
@@ -387,8 +416,10 @@ class CheckpointInfo:
 def checkpoint_describe(model_dir: str | os.PathLike[str]) -> CheckpointInfo:
     """Validate a checkpoint folder and describe it without importing torch.
 
-    Raises ValueError with the reason when the folder is missing, incomplete or its config is
-    invalid (weights that do not load are reported by `load_segmenter`, on the worker).
+    Raises ValueError with the reason when the folder is missing, incomplete, its config is
+    invalid or its weights file is not an intact torch archive (truncated, bytes changed: the
+    archive's CRCs are checked). Weights that are intact but do not fit the architecture are
+    found by `checkpoint_verify` (which imports torch) or by `load_segmenter`, on the worker.
     """
     import json
 
@@ -396,6 +427,16 @@ def checkpoint_describe(model_dir: str | os.PathLike[str]) -> CheckpointInfo:
 
     path = Path(model_dir).resolve()
     config = read_config(path)
+    _check_weights_archive(path / WEIGHTS)
+    grader_path = path / GRADER_SUBFOLDER
+    if grader_path.is_dir():
+        from ml.grading.inference import read_grader_config
+
+        try:
+            read_grader_config(grader_path)
+        except ValueError as exc:
+            raise ValueError(f"its stenosis grader is unusable: {exc}") from exc
+        _check_weights_archive(grader_path / WEIGHTS)
     metrics_path = path / METRICS
     try:
         metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
@@ -408,3 +449,35 @@ def checkpoint_describe(model_dir: str | os.PathLike[str]) -> CheckpointInfo:
         config=config,
         metrics=metrics if isinstance(metrics, dict) else {},
     )
+
+
+def _check_weights_archive(weights: Path) -> None:
+    """A torch.save file is a zip archive: check it is one and that every member's CRC holds."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(weights) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise ValueError(f"{weights.name} is not a readable torch checkpoint ({exc})") from exc
+    if bad is not None:
+        raise ValueError(f"{weights.name} is corrupt: member {bad} fails its CRC check")
+
+
+def checkpoint_verify(model_dir: str | os.PathLike[str]) -> CheckpointInfo:
+    """`checkpoint_describe`, then build the model on the CPU and load its weights (and the
+    grader's), so weights that do not fit the architecture are refused before registration.
+    Imports torch. Raises ValueError with the reason."""
+    from ml.checkpoint import load_model
+
+    info = checkpoint_describe(model_dir)
+    path = Path(model_dir).resolve()
+    load_model(path, "cpu")
+    if (path / GRADER_SUBFOLDER).is_dir():
+        from ml.grading.inference import load_grader
+
+        try:
+            load_grader(path / GRADER_SUBFOLDER, "cpu")
+        except ValueError as exc:
+            raise ValueError(f"its stenosis grader is unusable: {exc}") from exc
+    return info
