@@ -37,11 +37,24 @@ from spinereview.morphometry.levels import (
 )
 from spinereview.morphometry.muscle import (
     FAT_WATER_METHOD,
+    FAT_WATER_RESAMPLED_METHOD,
+    FatWater,
     MuscleMeasurement,
     SignalIntensityModel,
     fat_fraction_percent,
+    paraspinal_muscle_on_slice,
     paraspinal_muscles_by_level,
 )
+from spinereview.morphometry.per_level import (
+    AXIAL_QUANTITIES,
+    DEFAULT_MAX_REFERENCE_DISTANCE_MM,
+    SAGITTAL_QUANTITIES,
+    axial_level_rows,
+    check_measurable,
+    named_disc_centres,
+    sagittal_level_rows,
+)
+from spinereview.morphometry.resample import sample_nearest
 from spinereview.morphometry.spine import (
     LUMBAR_VERTEBRAE,
     DiscPlane,
@@ -61,6 +74,17 @@ from spinereview.morphometry.stenosis import (
 from spinereview.morphometry.volumes import label_volume_cm3, label_volumes_cm3, voxel_volume_mm3
 
 __all__ = [
+    "AXIAL_QUANTITIES",
+    "DEFAULT_MAX_REFERENCE_DISTANCE_MM",
+    "FAT_WATER_RESAMPLED_METHOD",
+    "SAGITTAL_QUANTITIES",
+    "FatWater",
+    "axial_level_rows",
+    "check_measurable",
+    "named_disc_centres",
+    "paraspinal_muscle_on_slice",
+    "sagittal_level_rows",
+    "sample_nearest",
     "DEFAULT_DSCA_CUTOFFS_MM2",
     "DEFAULT_EDGE_FRACTION",
     "DEFAULT_MIN_DISC_VOLUME_MM3",

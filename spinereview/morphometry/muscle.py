@@ -13,16 +13,20 @@ import numpy.typing as npt
 from spinereview.morphometry.areas import check_label_volume, structure_area_per_slice_mm2
 from spinereview.morphometry.geometry import SeriesGeometry
 from spinereview.morphometry.levels import SliceLevel, reference_slice, slices_by_level
+from spinereview.morphometry.resample import sample_nearest
 
 __all__ = [
     "FAT_WATER_METHOD",
     "MuscleMeasurement",
     "SignalIntensityModel",
+    "FatWater",
     "fat_fraction_percent",
+    "paraspinal_muscle_on_slice",
     "paraspinal_muscles_by_level",
 ]
 
 FAT_WATER_METHOD = "fat/water: mean of F / (F + W) over the muscle pixels"
+FAT_WATER_RESAMPLED_METHOD = "fat/water (other series, nearest voxel): mean of F / (F + W) over the muscle pixels"
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,82 @@ def _image(name: str, image: npt.ArrayLike, shape: tuple[int, ...]) -> npt.NDArr
     return array
 
 
+@dataclass(frozen=True)
+class FatWater:
+    """A fat/water image pair, on the label volume's grid (``geometry=None``) or on a series of its own.
+
+    Raises:
+        ValueError: the two images differ in shape, or do not match ``geometry``.
+    """
+
+    fat: npt.NDArray[np.float64]
+    water: npt.NDArray[np.float64]
+    geometry: SeriesGeometry | None = None
+
+    def __post_init__(self) -> None:
+        fat = np.asarray(self.fat, dtype=np.float64)
+        water = np.asarray(self.water, dtype=np.float64)
+        if fat.shape != water.shape:
+            raise ValueError(f"the fat image has shape {fat.shape} but the water image {water.shape}")
+        if self.geometry is not None and (fat.ndim != 3 or fat.shape[0] != len(self.geometry)):
+            raise ValueError(f"the fat/water images have shape {fat.shape} but their geometry describes {len(self.geometry)} slices")
+        object.__setattr__(self, "fat", fat)
+        object.__setattr__(self, "water", water)
+
+
+def paraspinal_muscle_on_slice(
+    volume: npt.NDArray[np.integer],
+    axial_geometry: SeriesGeometry,
+    reference: SliceLevel,
+    *,
+    label: int,
+    side: str,
+    n_slices: int,
+    fat_water: FatWater | None = None,
+    image: npt.NDArray[np.float64] | None = None,
+    intensity_model: SignalIntensityModel | None = None,
+    axis: Sequence[float] | None = None,
+) -> MuscleMeasurement:
+    """One side's muscle on one level's reference slice (see :func:`paraspinal_muscles_by_level`).
+
+    Raises:
+        ValueError: the side is not labelled on the slice; the fat/water series does not image
+            every muscle pixel; bad image values.
+    """
+    k = reference.slice_index
+    mask = volume[k] == label
+    if not mask.any():
+        raise ValueError(f"the {side} paraspinal muscle (label {label}) is not labelled on axial slice {k} ({reference.level})")
+    one = SeriesGeometry(slices=(axial_geometry.slices[k],))
+    csa = float(structure_area_per_slice_mm2(mask[None].astype(np.uint8), one, 1, axis=axis)[0])
+    fraction: float | None = None
+    method = ""
+    if fat_water is not None:
+        if fat_water.geometry is None:
+            fraction = fat_fraction_percent(fat_water.fat[k][mask], fat_water.water[k][mask])
+            method = FAT_WATER_METHOD
+        else:
+            rows, columns = np.nonzero(mask)
+            points = axial_geometry.slices[k].pixel_to_patient_mm(rows, columns)
+            fat = sample_nearest(fat_water.fat, fat_water.geometry, points)
+            water = sample_nearest(fat_water.water, fat_water.geometry, points)
+            outside = int(np.count_nonzero(np.isnan(fat)))
+            if outside:
+                raise ValueError(
+                    f"the fat/water series does not image {outside} of the {fat.size} {side} paraspinal muscle pixels "
+                    f"on axial slice {k} ({reference.level})"
+                )
+            fraction = fat_fraction_percent(fat, water)
+            method = FAT_WATER_RESAMPLED_METHOD
+    elif image is not None and intensity_model is not None:
+        signal = image[k][mask]
+        if not np.all(np.isfinite(signal)):
+            raise ValueError(f"image has non-finite values in the {side} muscle on slice {k}")
+        fraction = 100.0 * intensity_model.fat_fraction(signal)
+        method = intensity_model.method
+    return MuscleMeasurement(reference.level, side, csa, fraction, method, k, reference.distance_mm, n_slices)
+
+
 def paraspinal_muscles_by_level(
     axial_labels: npt.ArrayLike,
     axial_geometry: SeriesGeometry,
@@ -144,7 +224,7 @@ def paraspinal_muscles_by_level(
     *,
     left_label: int,
     right_label: int,
-    fat_water: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
+    fat_water: tuple[npt.ArrayLike, npt.ArrayLike] | FatWater | None = None,
     image: npt.ArrayLike | None = None,
     intensity_model: SignalIntensityModel | None = None,
     levels: Sequence[str] | None = None,
@@ -158,26 +238,33 @@ def paraspinal_muscles_by_level(
 
     * CSA = pixel count x pixel area (the in-plane area, or the cross-section perpendicular to
       the level's axis with ``axis_by_level``, as for DSCA);
-    * fat fraction from a co-registered fat/water pair ``fat_water=(F, W)`` when given
-      (:func:`fat_fraction_percent`), else from ``image`` read through ``intensity_model``
-      (:class:`SignalIntensityModel`); with neither, ``None``. The method goes with the value.
+    * fat fraction from a fat/water pair ``fat_water`` when given (:func:`fat_fraction_percent`):
+      ``(F, W)`` on the labels' grid, or a :class:`FatWater` with a geometry of its own, read at
+      each muscle pixel's centre (:func:`~spinereview.morphometry.resample.sample_nearest`);
+      else from ``image`` read through ``intensity_model`` (:class:`SignalIntensityModel`);
+      with neither, ``None``. The method goes with the value.
 
     Sides come from the label values (``left_label`` is the patient's left), which the
     segmentation assigns from the DICOM orientation.
 
     Raises:
         ValueError: label volume/geometry mismatch; images of another shape; both or half of
-            the image inputs; a side not labelled on a level's reference slice; bad image
-            values (see :func:`fat_fraction_percent`).
+            the image inputs; a side not labelled on a level's reference slice; a fat/water
+            series that does not image the muscle; bad image values (see
+            :func:`fat_fraction_percent`).
     """
     volume = check_label_volume(axial_labels, axial_geometry, "axial_labels")
     if fat_water is not None and (image is not None or intensity_model is not None):
         raise ValueError("give either fat_water or image + intensity_model, not both")
     if (image is None) != (intensity_model is None):
         raise ValueError("image and intensity_model go together: give both or neither")
-    pair = None
-    if fat_water is not None:
-        pair = (_image("fat image", fat_water[0], volume.shape), _image("water image", fat_water[1], volume.shape))
+    pair: FatWater | None = None
+    if isinstance(fat_water, FatWater):
+        pair = fat_water
+        if pair.geometry is None:
+            _image("fat image", pair.fat, volume.shape)
+    elif fat_water is not None:
+        pair = FatWater(_image("fat image", fat_water[0], volume.shape), _image("water image", fat_water[1], volume.shape))
     single = _image("image", image, volume.shape) if image is not None else None
     blocks = slices_by_level(slice_levels, volume.shape[0], levels=levels, max_distance_mm=max_distance_mm)
     result: dict[str, dict[str, MuscleMeasurement]] = {}
@@ -187,25 +274,17 @@ def paraspinal_muscles_by_level(
             if not members:
                 sides[side] = MuscleMeasurement(level, side, None, None, "", None, None, 0)
                 continue
-            reference = reference_slice(members)
-            k = reference.slice_index
-            mask = volume[k] == label
-            if not mask.any():
-                raise ValueError(f"the {side} paraspinal muscle (label {label}) is not labelled on axial slice {k} ({level})")
-            axis = axis_by_level.get(level) if axis_by_level else None
-            one = SeriesGeometry(slices=(axial_geometry.slices[k],))
-            csa = float(structure_area_per_slice_mm2(mask[None].astype(np.uint8), one, 1, axis=axis)[0])
-            fraction: float | None = None
-            method = ""
-            if pair is not None:
-                fraction = fat_fraction_percent(pair[0][k][mask], pair[1][k][mask])
-                method = FAT_WATER_METHOD
-            elif single is not None and intensity_model is not None:
-                signal = single[k][mask]
-                if not np.all(np.isfinite(signal)):
-                    raise ValueError(f"image has non-finite values in the {side} muscle on slice {k}")
-                fraction = 100.0 * intensity_model.fat_fraction(signal)
-                method = intensity_model.method
-            sides[side] = MuscleMeasurement(level, side, csa, fraction, method, k, reference.distance_mm, len(members))
+            sides[side] = paraspinal_muscle_on_slice(
+                volume,
+                axial_geometry,
+                reference_slice(members),
+                label=label,
+                side=side,
+                n_slices=len(members),
+                fat_water=pair,
+                image=single,
+                intensity_model=intensity_model,
+                axis=axis_by_level.get(level) if axis_by_level else None,
+            )
         result[level] = sides
     return result

@@ -26,7 +26,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spinereview.morphometry import SeriesGeometry, SliceGeometry, ap_diameter_mm, structure_area_per_slice_mm2
+from spinereview.morphometry import (
+    SeriesGeometry,
+    SliceGeometry,
+    SliceLevel,
+    ap_diameter_mm,
+    paraspinal_muscles_by_level,
+    structure_area_per_slice_mm2,
+)
 
 # Not multiples of any spacing used, and the grid is offset by a fraction of a pixel: the
 # boundary does not run through rows of pixel centres, so boundary errors are not systematic.
@@ -75,13 +82,24 @@ def _cylinder_mask(geometry: SliceGeometry, size: int, axis: npt.NDArray[np.floa
 def _measure(
     *, axis_tilt_rad: float, tilt_x_rad: float, tilt_y_rad: float, in_plane_rad: float, spacing_mm: tuple[float, float]
 ) -> tuple[float, float, float, float]:
-    """(area, AP, area tolerance, AP tolerance) of the cylinder on one slice."""
+    """(area, AP, area tolerance, AP tolerance) of the cylinder on one slice; the area measured
+    both as a structure and as a paraspinal muscle (left and right), which must agree exactly."""
     axis = _rotation_about_x(axis_tilt_rad) @ np.array([0.0, 0.0, 1.0])
     size = int(2.6 * max(A_MM, B_MM) / min(spacing_mm) / math.cos(0.8)) + 2
     geometry = _slice(tilt_x_rad=tilt_x_rad, tilt_y_rad=tilt_y_rad, in_plane_rad=in_plane_rad, spacing_mm=spacing_mm, size=size)
     mask = _cylinder_mask(geometry, size, axis)
     area = float(structure_area_per_slice_mm2(mask[None], SeriesGeometry(slices=(geometry,)), 1, axis=tuple(axis))[0])
     ap = ap_diameter_mm(mask, geometry, axis=tuple(axis))
+    # The same cylinder labelled as a paraspinal muscle (both sides): its CSA is the same cross-section.
+    muscles = paraspinal_muscles_by_level(
+        (mask * 5)[None],
+        SeriesGeometry(slices=(geometry,)),
+        [SliceLevel(0, "L4-L5", 0.0, 0.0)],
+        left_label=5,
+        right_label=5,
+        axis_by_level={"L4-L5": tuple(axis)},
+    )["L4-L5"]
+    assert muscles["left"].csa_mm2 == muscles["right"].csa_mm2 == area
 
     cosine = abs(float(geometry.normal @ axis))
     a_in, b_in = A_MM, B_MM / cosine  # generous: the in-plane ellipse is at most this elongated
