@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from spinereview.core.env import ConfigurationError, env_bool, env_list, env_path, env_str
+from spinereview.core.env import ConfigurationError, env_bool, env_int, env_list, env_path, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = env_path("SPINEREVIEW_VAR_DIR", BASE_DIR / "var")
@@ -41,11 +41,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "spinereview.core.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "spinereview.accounts.middleware.SessionIdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "spinereview.core.request_context.RequestOriginMiddleware",
@@ -83,6 +85,39 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Security (README "Production", docker/README.md) -----------------------------------------
+# Behind a TLS-terminating proxy, name the header it sets, e.g. HTTP_X_FORWARDED_PROTO: requests with
+# "<header>: https" count as secure (HSTS, secure redirects). Only if the proxy always sets or strips it.
+_proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER", "").strip()
+if _proxy_ssl_header:
+    if not _proxy_ssl_header.startswith("HTTP_"):
+        raise ConfigurationError(f"SECURE_PROXY_SSL_HEADER={_proxy_ssl_header!r} must be a request META name like HTTP_X_FORWARDED_PROTO")
+    SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header, "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container health check speaks plain HTTP inside the container
+# HSTS is sent on HTTPS responses only (Django's SecurityMiddleware), never over plain HTTP.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+CSP_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", False)
+# Cookies: Secure (HTTPS only) by default with DEBUG off; set SECURE_COOKIES=0 only for a plain-HTTP
+# deployment on a trusted network. The session cookie is HttpOnly; the CSRF cookie cannot be, because
+# the viewer and the upload page read it to send X-CSRFToken (Django's documented pattern).
+_secure_cookies = env_bool("SECURE_COOKIES", not DEBUG)
+SESSION_COOKIE_SECURE = _secure_cookies
+CSRF_COOKIE_SECURE = _secure_cookies
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# Session expiry: after SESSION_IDLE_TIMEOUT_MINUTES without a request, and when the browser closes.
+SESSION_COOKIE_AGE = 60 * env_int("SESSION_IDLE_TIMEOUT_MINUTES", 120, minimum=1)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_ACTIVITY_RESOLUTION_S = min(60, SESSION_COOKIE_AGE // 2)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -147,6 +182,13 @@ CELERY_TASK_ROUTES = {"spinereview.ai.tasks.inference_job_run": {"queue": "gpu"}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Inference: slices per forward pass (halved on CUDA out of memory), and the sweeper each worker runs every
+# INFERENCE_SWEEP_INTERVAL_S: it publishes jobs still unpublished after INFERENCE_SWEEP_UNPUBLISHED_S (the broker
+# was down when they were queued) and running jobs silent for INFERENCE_SWEEP_STALLED_S (their worker died).
+INFERENCE_BATCH_SLICES = env_int("INFERENCE_BATCH_SLICES", 16, minimum=1)
+INFERENCE_SWEEP_INTERVAL_S = env_int("INFERENCE_SWEEP_INTERVAL_S", 60, minimum=1)
+INFERENCE_SWEEP_UNPUBLISHED_S = env_int("INFERENCE_SWEEP_UNPUBLISHED_S", 60, minimum=0)
+INFERENCE_SWEEP_STALLED_S = env_int("INFERENCE_SWEEP_STALLED_S", 1800, minimum=60)
 
 LOGGING = {
     "version": 1,

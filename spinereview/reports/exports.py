@@ -48,7 +48,7 @@ from typing import IO, Any
 
 from openpyxl import Workbook
 
-from spinereview.ai.models import ModelVersion
+from spinereview.ai.selectors import model_version_for_reader_study
 from spinereview.reports.selectors import (
     ai_level_rows,
     grades_by_read,
@@ -227,7 +227,7 @@ def reference_rows(*, reader_study: ReaderStudy) -> Iterator[tuple[Cell, ...]]:
 
 def ai_rows(*, reader_study: ReaderStudy) -> Iterator[tuple[Cell, ...]]:
     """The active model's DSCA per case and level and the grade the protocol's cut-offs give it."""
-    model_version = ModelVersion.objects.filter(is_active=True).first()
+    model_version = model_version_for_reader_study(reader_study=reader_study)
     for row in ai_level_rows(reader_study=reader_study, model_version=model_version):
         categories = condition_categories(reader_study.protocol, row.condition) if row.condition else []
         rank = categories.index(row.grade) if row.grade in categories else None

@@ -22,6 +22,7 @@ from django.conf import settings
 from spinereview.accounts.models import User
 from spinereview.agreement import cohen_kappa_score, dice_per_label, dice_score, hd95_error, percent_agreement_score
 from spinereview.ai.models import AILevelMeasurement, AISegmentation, ModelVersion
+from spinereview.ai.selectors import model_version_for_reader_study
 from spinereview.core.errors import NotFoundError
 from spinereview.imaging.models import DicomSeries, ReferenceSegmentation
 from spinereview.imaging.selectors import series_instances, series_slice_geometry
@@ -160,7 +161,7 @@ def agreement_summary(*, reader_study: ReaderStudy) -> AgreementSummary:
     ratings = _submitted_grades(reader_study, condition)
     readers = sorted(ratings)
     submitted = {reader: len({case for case, _ in items}) for reader, items in ratings.items()}
-    model_version = ModelVersion.objects.filter(is_active=True).first()
+    model_version = model_version_for_reader_study(reader_study=reader_study)
     flagged: list[str] = []
     dice: list[StructureDice] = []
     if model_version is not None:
@@ -422,7 +423,7 @@ def study_inputs(*, reader_study: ReaderStudy, n_resamples: int = 1000, seed: in
         for row in mask.level_measurements:
             if row.get("dsca_mm2") is not None:
                 values.append(ValueObservation(str(mask.case_id), mask.reader, mask.kind, mask.phase, row["level"], "mask.dsca_mm2", float(row["dsca_mm2"])))
-    model_version = ModelVersion.objects.filter(is_active=True).first()
+    model_version = model_version_for_reader_study(reader_study=reader_study)
     ai_rows = ai_level_rows(reader_study=reader_study, model_version=model_version)
     ai_grades = tuple(GradeObservation(str(r.case.pk), AI_RATER, "live", "", r.level, r.condition, r.grade) for r in ai_rows if r.grade is not None and r.condition)
     for r in ai_rows:
@@ -449,7 +450,7 @@ def study_fingerprint(*, reader_study: ReaderStudy, n_resamples: int = 1000, see
     """sha256 of everything a report depends on (row ids of immutable rows, the protocol, the active
     model and its per-level results, bootstrap settings, the report schema): equal fingerprints mean
     the report would be the same."""
-    model_version = ModelVersion.objects.filter(is_active=True).first()
+    model_version = model_version_for_reader_study(reader_study=reader_study)
     case_studies = Case.objects.filter(reader_study=reader_study).values_list("dicom_study_id", flat=True)
     parts: dict[str, Any] = {
         "schema": REPORT_SCHEMA_VERSION,

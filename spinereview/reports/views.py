@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from spinereview.ai.models import AISegmentation
+from spinereview.ai.selectors import model_version_for_reader_study
 from spinereview.core.errors import NotFoundError
 from spinereview.reports.analysis import AI_RATER, ALL_LEVELS
 from spinereview.reports.dashboard import dashboard_context, filters_parse, quantities_of
@@ -47,7 +48,7 @@ def dashboard_page(request: HttpRequest, slug: str) -> HttpResponse:
         .distinct()
         .select_related("assignment__reader", "assignment__case")
         .order_by("assignment__case__label", "assignment__reader__username", "version")[:MAX_DOWNLOAD_ROWS],
-        "ai": AISegmentation.objects.filter(series__case_series__case__reader_study=reader_study, model_version__is_active=True)
+        "ai": AISegmentation.objects.filter(series__case_series__case__reader_study=reader_study, model_version=model_version_for_reader_study(reader_study=reader_study))
         .select_related("model_version")
         .order_by("created")[:MAX_DOWNLOAD_ROWS],
     }

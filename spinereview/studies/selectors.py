@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from spinereview.accounts.models import User
 from spinereview.ai.models import AILevelMeasurement, AISegmentation
+from spinereview.ai.selectors import model_version_for_case
 from spinereview.core.errors import NotFoundError, PermissionDeniedError
 from spinereview.morphometry import stenosis_grade_from_dsca
 from spinereview.studies.models import Assignment, Case, ReaderStudy, ReadVersion, SegmentationVersion, StudyMembership
@@ -100,7 +101,7 @@ def ai_segmentation_for_reader(*, assignment: Assignment, series_id: uuid.UUID) 
     if not ai_visible_to_reader(assignment=assignment):
         return None
     return (
-        AISegmentation.objects.filter(series_id=series_id, model_version__is_active=True)
+        AISegmentation.objects.filter(series_id=series_id, model_version=model_version_for_case(case=assignment.case))
         .select_related("model_version")
         .order_by("-created")
         .first()
@@ -206,7 +207,7 @@ def assignment_compare(*, assignment: Assignment) -> dict[str, Any]:
     mask_dsca = {row["level"]: row["dsca_mm2"] for v in masks for row in v.level_measurements}
     ai_rows = {
         row.level: row
-        for row in AILevelMeasurement.objects.filter(dicom_study=assignment.case.dicom_study, model_version__is_active=True).select_related("model_version")
+        for row in AILevelMeasurement.objects.filter(dicom_study=assignment.case.dicom_study, model_version=model_version_for_case(case=assignment.case)).select_related("model_version")
     }
     if model_version is None and ai_rows:
         model_version = next(iter(ai_rows.values())).model_version.version

@@ -13,6 +13,7 @@ from django.db import transaction
 
 from spinereview.accounts.models import User
 from spinereview.ai.models import AILevelMeasurement, AISegmentation
+from spinereview.ai.selectors import model_version_for_case
 from spinereview.core.errors import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError, PreconditionFailedError
 from spinereview.imaging.models import DicomSeries
 from spinereview.imaging.selectors import series_slice_geometry
@@ -63,11 +64,11 @@ def _level_measurements(assignment: Assignment, series: DicomSeries, labels: np.
     names = {label["name"]: label["value"] for label in protocol["segmentation"]["labels"]}
     if DURAL_SAC not in names:
         return []
-    rows = AILevelMeasurement.objects.filter(dicom_study=assignment.case.dicom_study, model_version__is_active=True, axial_slice_index__isnull=False)
+    rows = AILevelMeasurement.objects.filter(dicom_study=assignment.case.dicom_study, model_version=model_version_for_case(case=assignment.case), axial_slice_index__isnull=False)
     if not rows.exists():
         return []
     sop_instance_uids, attributes = series_slice_geometry(series=series)
-    ai_axial = AISegmentation.objects.filter(series=series, model_version__is_active=True).values_list("sop_instance_uids", flat=True).first()
+    ai_axial = AISegmentation.objects.filter(series=series, model_version=model_version_for_case(case=assignment.case)).values_list("sop_instance_uids", flat=True).first()
     if ai_axial is None or tuple(ai_axial) != sop_instance_uids:
         return []  # the level assignment was made on another series: its slice indices do not apply here
     areas = structure_area_per_slice_mm2(labels, SeriesGeometry.from_dicom_attributes(attributes), names[DURAL_SAC])
@@ -134,7 +135,7 @@ def segmentation_from_ai(*, assignment: Assignment, user: User, series_instance_
     series = case_series_get(assignment=assignment, series_instance_uid=series_instance_uid)
     ai = ai_segmentation_for_reader(assignment=assignment, series_id=series.pk)
     if ai is None:
-        if assignment.reader_id == user.pk and not AISegmentation.objects.filter(series=series, model_version__is_active=True).exists():
+        if assignment.reader_id == user.pk and not AISegmentation.objects.filter(series=series, model_version=model_version_for_case(case=assignment.case)).exists():
             raise NotFoundError("The AI has not segmented this series yet")
         raise PermissionDeniedError("The AI's mask is hidden until your unaided read is submitted")
     ai_labels = np.load(Path(settings.MEDIA_ROOT) / ai.file_path)
