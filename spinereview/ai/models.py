@@ -13,15 +13,28 @@ class ModelVersion(BaseModel):
     label_map = models.JSONField()
     config = models.JSONField()
     metrics = models.JSONField(default=dict)
+    # The global default: the model of every reader study that has not chosen its own (StudyModel).
     is_active = models.BooleanField(default=False)
+    model_card = models.TextField(blank=True)
+    registered_by = models.CharField(max_length=150, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="one_active_model"),
         ]
+        permissions = [("manage_models", "Register and activate AI model versions and see every inference job")]
 
     def __str__(self) -> str:
         return self.version
+
+
+class StudyModel(BaseModel):
+    """The model version a reader study uses instead of the global default (its readers' AI output,
+    its reports' AI rater)."""
+
+    reader_study = models.OneToOneField("studies.ReaderStudy", on_delete=models.CASCADE, related_name="ai_model")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="studies")
+    activated_by = models.CharField(max_length=150, blank=True)
 
 
 class InferenceJob(BaseModel):
@@ -38,6 +51,16 @@ class InferenceJob(BaseModel):
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # Slices in the series (known when the job starts) and the share segmented so far, 0..1.
+    slices = models.PositiveIntegerField(null=True, blank=True)
+    progress = models.FloatField(default=0.0)
+    # When the task was handed to the broker; null while unpublished (the sweeper publishes it).
+    published = models.DateTimeField(null=True, blank=True)
+    # Last sign of life of the attempt running it (each batch), and which worker process that is.
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    # Model forward + pre/postprocessing time of the successful attempt, for throughput (slices/s).
+    compute_seconds = models.FloatField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["series", "model_version"], name="one_job_per_series_and_model")]
@@ -70,6 +93,15 @@ class AILevelMeasurement(BaseModel):
     disc_height_anterior_mm = models.FloatField(null=True)
     disc_height_middle_mm = models.FloatField(null=True)
     disc_height_posterior_mm = models.FloatField(null=True)
+    # Paraspinal muscle cross-sectional area (mm2) and fat fraction (%) per side on the reference
+    # slice, and how the fat fraction was obtained (fat/water pair or intensity model).
+    muscle_csa_left_mm2 = models.FloatField(null=True)
+    muscle_csa_right_mm2 = models.FloatField(null=True)
+    muscle_fat_fraction_left_percent = models.FloatField(null=True)
+    muscle_fat_fraction_right_percent = models.FloatField(null=True)
+    muscle_fat_method = models.CharField(max_length=200, blank=True)
+    # Why a quantity has no value: {"ap_diameter_mm": "the spinal canal is not drawn on ..."}.
+    errors = models.JSONField(default=dict)
     # Set when levels could not be named with confidence (e.g. not exactly five discs found).
     flag = models.CharField(max_length=300, blank=True)
 

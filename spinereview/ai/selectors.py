@@ -1,0 +1,167 @@
+"""Reads of the AI side: which model a study uses, who may manage models, the GPU queue with ETAs."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+
+from spinereview.accounts.models import User
+from spinereview.ai.models import InferenceJob, ModelVersion, StudyModel
+from spinereview.core.errors import NotFoundError
+from spinereview.studies.models import Case, ReaderStudy, StudyMembership
+
+# Throughput is measured over the most recent successful jobs of a model version.
+THROUGHPUT_WINDOW_JOBS = 20
+
+
+def model_version_default() -> ModelVersion | None:
+    """The global default: the model of every study that has not chosen its own."""
+    return ModelVersion.objects.filter(is_active=True).first()
+
+
+def model_version_for_reader_study(*, reader_study: ReaderStudy) -> ModelVersion | None:
+    """The model whose output a reader study shows and reports: its own choice, else the global default."""
+    chosen = StudyModel.objects.filter(reader_study=reader_study).select_related("model_version").first()
+    return chosen.model_version if chosen is not None else model_version_default()
+
+
+def model_version_for_case(*, case: Case) -> ModelVersion | None:
+    return model_version_for_reader_study(reader_study=case.reader_study)
+
+
+def user_manages_models(*, user: User) -> bool:
+    """ML engineers (permission ai.manage_models, the "ML engineers" group) and staff."""
+    return bool(user.is_authenticated and (user.is_staff or user.has_perm("ai.manage_models")))
+
+
+def reader_studies_ai_managed(*, user: User) -> QuerySet[ReaderStudy]:
+    """Studies whose model the user may choose and run: all for ML engineers, else those the user leads."""
+    if user_manages_models(user=user):
+        return ReaderStudy.objects.all()
+    return ReaderStudy.objects.filter(memberships__user=user, memberships__role=StudyMembership.Role.LEAD).distinct()
+
+
+def user_sees_ai_pages(*, user: User) -> bool:
+    return user_manages_models(user=user) or reader_studies_ai_managed(user=user).exists()
+
+
+def model_version_list() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.order_by("-is_active", "-created")
+
+
+def model_version_get(*, model_version_id: uuid.UUID | str) -> ModelVersion:
+    try:
+        return ModelVersion.objects.get(pk=model_version_id)
+    except (ModelVersion.DoesNotExist, ValueError, TypeError):
+        raise NotFoundError("No such model version") from None
+
+
+def study_models() -> dict[uuid.UUID, ModelVersion]:
+    """Reader study id -> the model version it chose (studies on the default are absent)."""
+    return {row.reader_study_id: row.model_version for row in StudyModel.objects.select_related("model_version")}
+
+
+def inference_job_list(*, user: User) -> QuerySet[InferenceJob]:
+    """Every job for ML engineers; for a study lead, the jobs on the series of the studies they lead."""
+    jobs = InferenceJob.objects.select_related("series__study", "model_version")
+    if user_manages_models(user=user):
+        return jobs
+    led = reader_studies_ai_managed(user=user)
+    return jobs.filter(series__study__cases__reader_study__in=led).distinct()
+
+
+def inference_job_get(*, user: User, job_id: uuid.UUID | str) -> InferenceJob:
+    try:
+        return inference_job_list(user=user).get(pk=job_id)
+    except (InferenceJob.DoesNotExist, ValueError, TypeError):
+        raise NotFoundError("No such inference job") from None
+
+
+def throughput_slices_per_s(*, model_version: ModelVersion | None = None) -> float | None:
+    """Slices per second over the recent successful jobs of `model_version` (any model when None);
+    None before any job has been measured."""
+    done = InferenceJob.objects.filter(status=InferenceJob.Status.SUCCEEDED, slices__gt=0, compute_seconds__gt=0)
+    if model_version is not None:
+        done = done.filter(model_version=model_version)
+    recent = [
+        (int(s or 0), float(c or 0.0))
+        for s, c in done.order_by("-finished").values_list("slices", "compute_seconds")[:THROUGHPUT_WINDOW_JOBS]
+    ]
+    if not recent:
+        return None
+    return sum(s for s, _ in recent) / sum(c for _, c in recent)
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """Where a queued or running job stands in the GPU queue."""
+
+    position: int | None
+    """1 = next to start; None while running or finished."""
+    eta_seconds: float | None
+    """Seconds until it should be done (the work of every job ahead, then its own), from measured throughput;
+    None when no job has been measured yet."""
+    throughput_slices_per_s: float | None
+    throughput_source: str
+    """"this model", "other models" (no measurement of this one yet) or "none"."""
+
+
+def inference_queue(*, now: datetime) -> dict[uuid.UUID, QueueEntry]:
+    """The GPU queue, first come first served (one GPU worker): queue position and ETA of every queued or
+    running job. A running job's remaining work is its unsegmented share of slices."""
+    active = list(
+        InferenceJob.objects.filter(status__in=[InferenceJob.Status.RUNNING, InferenceJob.Status.QUEUED])
+        .select_related("model_version")
+        .order_by("status", "created")  # "queued" < "running": reorder below
+    )
+    running = [j for j in active if j.status == InferenceJob.Status.RUNNING]
+    queued = sorted((j for j in active if j.status == InferenceJob.Status.QUEUED), key=lambda j: (j.published or j.created, j.created))
+    any_rate = throughput_slices_per_s()
+    rates: dict[uuid.UUID, tuple[float | None, str]] = {}
+    for job in active:
+        if job.model_version_id not in rates:
+            own = throughput_slices_per_s(model_version=job.model_version)
+            rates[job.model_version_id] = (own, "this model") if own else (any_rate, "other models" if any_rate else "none")
+    entries: dict[uuid.UUID, QueueEntry] = {}
+    remaining_running: list[float | None] = []
+    for job in running:
+        rate, source = rates[job.model_version_id]
+        remaining = _seconds(job.slices, rate, 1.0 - job.progress)
+        if remaining is not None and job.started is not None and job.progress == 0:
+            # no batch done yet: the time already spent on it counts
+            remaining = max(0.0, remaining - (now - job.started).total_seconds())
+        entries[job.pk] = QueueEntry(None, remaining, rate, source)
+        remaining_running.append(remaining)
+    # The first queued job starts when the GPU is free: after the running job (the first of them, with several workers).
+    ahead_s: float | None = 0.0
+    if remaining_running:
+        ahead_s = None if None in remaining_running else min(r for r in remaining_running if r is not None)
+    for position, job in enumerate(queued, start=1):
+        rate, source = rates[job.model_version_id]
+        own = _seconds(job.slices, rate, 1.0)
+        eta = None if own is None or ahead_s is None else ahead_s + own
+        entries[job.pk] = QueueEntry(position, eta, rate, source)
+        ahead_s = eta
+    return entries
+
+
+def _seconds(slices: int | None, rate: float | None, share: float) -> float | None:
+    if not slices or not rate:
+        return None
+    return slices * max(0.0, share) / rate
+
+
+def jobs_filter_by_status(jobs: QuerySet[InferenceJob], status: str) -> QuerySet[InferenceJob]:
+    return jobs.filter(status=status) if status in InferenceJob.Status.values else jobs
+
+
+def reader_study_series_ids(*, reader_study: ReaderStudy) -> list[uuid.UUID]:
+    """The MR series of every case of a study (what "run over the whole study" segments)."""
+    from spinereview.imaging.models import DicomSeries
+
+    return list(
+        DicomSeries.objects.filter(Q(study__cases__reader_study=reader_study), modality="MR").distinct().values_list("pk", flat=True)
+    )
