@@ -119,9 +119,26 @@ SESSION_COOKIE_AGE = 60 * env_int("SESSION_IDLE_TIMEOUT_MINUTES", 120, minimum=1
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_ACTIVITY_RESOLUTION_S = min(60, SESSION_COOKIE_AGE // 2)
 
+# Login throttling (spinereview/accounts/throttle.py): LOGIN_THROTTLE_FAILURES failed logins for one
+# username from one address, or LOGIN_THROTTLE_ADDRESS_FAILURES from one address, lock logins from
+# there for the rest of LOGIN_THROTTLE_WINDOW_S. Counted in the cache below.
+AUTHENTICATION_BACKENDS = ["spinereview.accounts.backends.ThrottledModelBackend"]
+LOGIN_THROTTLE_FAILURES = env_int("LOGIN_THROTTLE_FAILURES", 5, minimum=1)
+LOGIN_THROTTLE_ADDRESS_FAILURES = env_int("LOGIN_THROTTLE_ADDRESS_FAILURES", 50, minimum=1)
+LOGIN_THROTTLE_WINDOW_S = env_int("LOGIN_THROTTLE_WINDOW_S", 900, minimum=1)
+# CACHE_URL: redis://host:port/db in production (shared by every web process); locmem:// (the
+# default, one cache per process) for the demo and tests.
+_cache_url = env_str("CACHE_URL", "locmem://")
+if _cache_url.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url, "KEY_PREFIX": "spinereview"}}
+elif _cache_url == "locmem://":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    raise ConfigurationError(f"CACHE_URL={_cache_url!r}: use redis://host:port/db or locmem://")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from spinereview.accounts.views import api_token_page
+from spinereview.accounts.views import ThrottledLoginView, api_token_page
 from spinereview.core.views import healthz
 from spinereview.imaging import dicomweb
 from spinereview.imaging.apis import DicomUploadApi
@@ -37,7 +37,7 @@ urlpatterns = [
     path("studies/<slug:slug>/upload/", study_upload_page, name="study-upload"),
     path("studies/<slug:slug>/cases/<uuid:case_id>/adjudicate/", adjudication_page, name="adjudicate"),
     path("", include(reports_urls.urlpatterns)),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/token/", api_token_page, name="api-token"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

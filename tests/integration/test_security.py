@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.contrib.sessions.models import Session
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, override_settings
 from django.urls import include, path
@@ -196,3 +198,119 @@ def test_error_pages_show_no_debug_information(settings: object) -> None:
         body = response.content.decode()
         for leak in ("Traceback", "secret-internal-detail-42", "urlpatterns", "DEBUG = True", "settings.py", "spinereview.urls"):
             assert leak not in body, f"{response.status_code} page shows {leak!r}"
+
+
+# ---- login throttling and password policy ----------------------------------------------------
+
+
+@pytest.fixture
+def fresh_cache() -> None:
+    cache.clear()
+
+
+def _login_post(client: Client, username: str, password: str, address: str = "198.51.100.7") -> Any:
+    return client.post("/accounts/login/", {"username": username, "password": password}, REMOTE_ADDR=address)
+
+
+@pytest.mark.usefixtures("fresh_cache")
+@override_settings(LOGIN_THROTTLE_FAILURES=3, LOGIN_THROTTLE_WINDOW_S=600)
+def test_login_is_throttled_per_username_and_address(client: Client) -> None:
+    user = make_user(username=f"throttle-{uuid.uuid4().hex[:6]}")
+    for _ in range(2):
+        response = _login_post(client, user.username, "wrong-password")
+        assert response.status_code == 200
+        assert b"didn't match" in response.content
+    third = _login_post(client, user.username, "wrong-password")
+    assert third.status_code == 429, "the failure that reaches the limit already says so"
+    # Locked: even the right password is not checked, and the page says why and for how long.
+    locked = _login_post(client, user.username, PASSWORD)
+    assert locked.status_code == 429
+    assert 1 <= int(locked["Retry-After"]) <= 600
+    assert b"Too many failed logins. Try again in 10 minutes" in locked.content
+    assert "_auth_user_id" not in client.session
+    # Letter case does not open a new counter; another address and another user are not locked.
+    assert _login_post(client, user.username.upper(), PASSWORD).status_code == 429
+    assert _login_post(client, user.username, PASSWORD, address="203.0.113.9").status_code == 302
+    other = make_user(username=f"other-{uuid.uuid4().hex[:6]}")
+    assert _login_post(Client(), other.username, PASSWORD).status_code == 302
+    # The admin login goes through the same backend: refused while locked.
+    admin = Client()
+    response = admin.post("/admin/login/", {"username": user.username, "password": PASSWORD}, REMOTE_ADDR="198.51.100.7")
+    assert response.status_code == 200
+    assert "_auth_user_id" not in admin.session
+
+
+@pytest.mark.usefixtures("fresh_cache")
+@override_settings(LOGIN_THROTTLE_FAILURES=3, LOGIN_THROTTLE_WINDOW_S=600)
+def test_a_successful_login_resets_the_count(client: Client) -> None:
+    user = make_user(username=f"reset-{uuid.uuid4().hex[:6]}")
+    for _ in range(2):
+        assert _login_post(client, user.username, "wrong-password").status_code == 200
+    assert _login_post(client, user.username, PASSWORD).status_code == 302
+    client.logout()
+    for _ in range(2):
+        assert _login_post(client, user.username, "wrong-password").status_code == 200
+    assert _login_post(client, user.username, PASSWORD).status_code == 302
+
+
+@pytest.mark.usefixtures("fresh_cache")
+@override_settings(LOGIN_THROTTLE_FAILURES=100, LOGIN_THROTTLE_ADDRESS_FAILURES=4)
+def test_one_address_trying_many_usernames_is_throttled(client: Client) -> None:
+    victim = make_user(username=f"victim-{uuid.uuid4().hex[:6]}")
+    for index in range(4):
+        _login_post(client, f"guess-{index}", "Winter2026!")
+    assert _login_post(client, victim.username, PASSWORD).status_code == 429
+
+
+@pytest.mark.usefixtures("fresh_cache")
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"username": "someone"},
+        {"password": "x"},
+        {"username": "x" * 20_000, "password": "y"},
+        {"username": "\x00\ud800".encode("utf-8", "surrogatepass").decode("latin-1"), "password": "\x00"},
+        {"username": ["a", "b"], "password": ["c"]},
+    ],
+)
+def test_malformed_login_posts_get_the_form_back(client: Client, data: dict[str, object]) -> None:
+    response = client.post("/accounts/login/", data)
+    assert response.status_code == 200
+    assert "_auth_user_id" not in client.session
+
+
+def test_password_policy() -> None:
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    user = make_user(username=f"policy-{uuid.uuid4().hex[:6]}", first_name="Margaret")
+
+    def problems(password: str) -> set[str | None]:
+        try:
+            validate_password(password, user=user)
+        except ValidationError as exc:
+            return {error.code for error in exc.error_list}
+        return set()
+
+    assert problems("short-pw-9") == {"password_too_short"}
+    assert "password_entirely_numeric" in problems("482919374651")
+    assert "password_too_common" in problems("password1234")
+    assert "password_too_similar" in problems(f"{user.username}!x")
+    assert "password_too_similar" in problems("margaret-1960")
+    assert problems("") >= {"password_too_short"}
+    assert problems("quiet-lumbar-orbit-57") == set()
+    assert problems(PASSWORD) == set()
+
+
+def test_admin_refuses_a_weak_password() -> None:
+    admin = make_user(username=f"admin-{uuid.uuid4().hex[:6]}", is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(admin)
+    response = client.post(
+        "/admin/accounts/user/add/",
+        {"username": f"new-{uuid.uuid4().hex[:6]}", "password1": "123456789", "password2": "123456789", "usable_password": "true"},
+    )
+    assert response.status_code == 200
+    assert b"This password is too short" in response.content
+    assert b"entirely numeric" in response.content
