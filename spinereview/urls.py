@@ -10,6 +10,7 @@ from spinereview.imaging.apis import DicomUploadApi
 from spinereview.reports import urls as reports_urls
 from spinereview.studies.views import (
     adjudication_page,
+    case_page,
     home,
     reading_page,
     study_create_page,
@@ -35,6 +36,7 @@ urlpatterns = [
     path("studies/<slug:slug>/protocol/", study_protocol_page, name="study-protocol"),
     path("studies/<slug:slug>/members/", study_members_page, name="study-members"),
     path("studies/<slug:slug>/upload/", study_upload_page, name="study-upload"),
+    path("studies/<slug:slug>/cases/<uuid:case_id>/", case_page, name="case"),
     path("studies/<slug:slug>/cases/<uuid:case_id>/adjudicate/", adjudication_page, name="adjudicate"),
     path("", include(reports_urls.urlpatterns)),
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),

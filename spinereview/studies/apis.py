@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from spinereview.accounts.models import User
 from spinereview.core.errors import ApplicationError, NotFoundError, PermissionDeniedError, PreconditionFailedError
 from spinereview.studies import selectors, services
-from spinereview.studies.models import AdjudicationTask, ReaderStudy
+from spinereview.studies.models import AdjudicationTask, CaseSeries, ReaderStudy
 from spinereview.studies.protocols import protocol_dump, protocol_load
 from spinereview.studies.serializers import (
     AssignmentDetailSerializer,
@@ -369,3 +369,38 @@ class ConsensusMaskApi(APIView):
         response["X-Consensus-Readers"] = ",".join(readers)
         return response
 
+
+class CaseSeriesSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    series_instance_uid = serializers.CharField()
+    series_number = serializers.IntegerField(allow_null=True)
+    description = serializers.CharField()
+    modality = serializers.CharField()
+    num_instances = serializers.IntegerField()
+    orientation = serializers.CharField(allow_null=True)
+    weighting = serializers.CharField(allow_null=True)
+    role = serializers.ChoiceField(choices=CaseSeries.Role.choices)
+    role_label = serializers.CharField()
+    suggested_role = serializers.ChoiceField(choices=CaseSeries.Role.choices)
+
+
+class CaseSeriesRolesInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    roles = serializers.DictField(child=serializers.CharField(), allow_empty=False, help_text="SeriesInstanceUID → role")
+
+
+class CaseSeriesApi(APIView):
+    """A case's series and their hanging roles: leads and adjudicators read them, leads change them."""
+
+    @extend_schema(responses={200: CaseSeriesSerializer(many=True), 404: ErrorSerializer})
+    def get(self, request: Request, case_id: str) -> Response:
+        case = selectors.case_for_supervisor(user=request.user, case_id=case_id)  # type: ignore[arg-type]
+        return Response(CaseSeriesSerializer(selectors.case_series_list(case=case), many=True).data)
+
+    @extend_schema(request=CaseSeriesRolesInputSerializer, responses={200: CaseSeriesSerializer(many=True), 400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer})
+    def put(self, request: Request, case_id: str) -> Response:
+        case = selectors.case_for_supervisor(user=request.user, case_id=case_id)  # type: ignore[arg-type]
+        if not selectors.user_leads(user=request.user, reader_study=case.reader_study):  # type: ignore[arg-type]
+            raise PermissionDeniedError("Only the study lead may change series roles")
+        payload = CaseSeriesRolesInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.case_series_roles_set(case=case, roles=payload.validated_data["roles"], actor=request.user.username)  # type: ignore[union-attr]
+        return Response(CaseSeriesSerializer(selectors.case_series_list(case=case), many=True).data)

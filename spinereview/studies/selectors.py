@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from spinereview.accounts.models import User
 from spinereview.ai.models import AILevelMeasurement, AISegmentation
 from spinereview.ai.selectors import model_version_for_case
 from spinereview.core.errors import NotFoundError, PermissionDeniedError
+from spinereview.imaging.models import DicomSeries
+from spinereview.imaging.selectors import series_orientation
 from spinereview.morphometry import stenosis_grade_from_dsca
-from spinereview.studies.models import Assignment, Case, ReaderStudy, ReadVersion, SegmentationVersion, StudyMembership
+from spinereview.studies.models import Assignment, Case, CaseSeries, ReaderStudy, ReadVersion, SegmentationVersion, StudyMembership
 
 
 def assignment_list(*, user: User) -> QuerySet[Assignment]:
@@ -269,12 +273,19 @@ def study_progress(*, reader_study: ReaderStudy) -> list[dict[str, Any]]:
     return result
 
 
+def case_for_supervisor(*, user: User, case_id: uuid.UUID | str) -> Case:
+    """A case of a study the user leads or adjudicates; anyone else gets "not found"."""
+    try:
+        return Case.objects.select_related("reader_study", "dicom_study").get(
+            pk=case_id, reader_study__in=reader_studies_supervised(user=user)
+        )
+    except (Case.DoesNotExist, ValueError, ValidationError):
+        raise NotFoundError("No such case among the studies you supervise") from None
+
+
 def case_reads_for_supervisor(*, user: User, case_id: uuid.UUID | str) -> tuple[Case, list[ReadVersion]]:
     """Every reader's submitted reads of a case, for the study's adjudicators and leads only."""
-    try:
-        case = Case.objects.select_related("reader_study").get(pk=case_id, reader_study__in=reader_studies_supervised(user=user))
-    except (Case.DoesNotExist, ValueError):
-        raise NotFoundError("No such case among the studies you supervise") from None
+    case = case_for_supervisor(user=user, case_id=case_id)
     reads = list(
         ReadVersion.objects.filter(assignment__case=case, submitted=True)
         .select_related("assignment__reader")
@@ -282,3 +293,71 @@ def case_reads_for_supervisor(*, user: User, case_id: uuid.UUID | str) -> tuple[
         .order_by("assignment__reader__username", "version")
     )
     return case, reads
+
+
+# Roles the reading workspace hangs in a viewport: at most one series of a case holds each.
+HANGING_ROLES = (CaseSeries.Role.SAGITTAL_T2, CaseSeries.Role.SAGITTAL_T1, CaseSeries.Role.AXIAL_T2)
+_T1_IN_DESCRIPTION = re.compile(r"t1(?!\d)", re.IGNORECASE)
+_T2_IN_DESCRIPTION = re.compile(r"t2(?!\d)|stir", re.IGNORECASE)
+
+
+def _first_number(dicom_json: dict[str, Any], tag: str) -> float | None:
+    values = dicom_json.get(tag, {}).get("Value") or []
+    try:
+        return float(values[0])
+    except (IndexError, TypeError, ValueError):
+        return None
+
+
+def series_weighting(*, series: DicomSeries) -> str | None:
+    """ "T1" or "T2" from the echo and repetition times (TE < 30 ms with TR < 1000 ms is T1-weighted,
+    TE >= 60 ms with TR >= 1500 ms T2-weighted), else from the series description, else None."""
+    first = series.instances.order_by("instance_number").first()
+    attributes = first.dicom_json if first is not None else {}
+    echo_ms, repetition_ms = _first_number(attributes, "00180081"), _first_number(attributes, "00180080")
+    if echo_ms is not None and repetition_ms is not None:
+        if echo_ms < 30 and repetition_ms < 1000:
+            return "T1"
+        if echo_ms >= 60 and repetition_ms >= 1500:
+            return "T2"
+    t1, t2 = bool(_T1_IN_DESCRIPTION.search(series.series_description)), bool(_T2_IN_DESCRIPTION.search(series.series_description))
+    if t1 != t2:
+        return "T1" if t1 else "T2"
+    return None
+
+
+def series_role_suggest(*, series: DicomSeries) -> str:
+    """The hanging role a series would take from its slice orientation and weighting; a series that
+    is neither sagittal T1/T2 nor axial T2 (coronal, axial T1, no geometry) is "other"."""
+    orientation = series_orientation(series=series)
+    weighting = series_weighting(series=series)
+    if orientation == "sagittal":
+        return CaseSeries.Role.SAGITTAL_T1 if weighting == "T1" else CaseSeries.Role.SAGITTAL_T2
+    if orientation == "axial" and weighting != "T1":
+        return CaseSeries.Role.AXIAL_T2
+    return CaseSeries.Role.OTHER
+
+
+def case_series_list(*, case: Case) -> list[dict[str, Any]]:
+    """A case's series with what a lead needs to check their roles: orientation, weighting, size and
+    the role the import would suggest."""
+    rows = []
+    for case_series in case.case_series.select_related("series").order_by(
+        F("series__series_number").asc(nulls_last=True), "series__series_instance_uid"
+    ):
+        series = case_series.series
+        rows.append(
+            {
+                "series_instance_uid": series.series_instance_uid,
+                "series_number": series.series_number,
+                "description": series.series_description,
+                "modality": series.modality,
+                "num_instances": series.instances.count(),
+                "orientation": series_orientation(series=series),
+                "weighting": series_weighting(series=series),
+                "role": case_series.role,
+                "role_label": CaseSeries.Role(case_series.role).label,
+                "suggested_role": series_role_suggest(series=series),
+            }
+        )
+    return rows

@@ -25,5 +25,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("reader-studies/<slug:slug>/adjudication/", apis.AdjudicationTasksApi.as_view(), name="adjudication-tasks"),
     path("cases/<uuid:case_id>/reads/", apis.CaseReadsApi.as_view(), name="case-reads"),
     path("cases/<uuid:case_id>/reference/", apis.ReferenceReadApi.as_view(), name="reference-read"),
+    path("cases/<uuid:case_id>/series/", apis.CaseSeriesApi.as_view(), name="case-series"),
     path("cases/<uuid:case_id>/consensus/<str:series_uid>/labels", apis.ConsensusMaskApi.as_view(), name="consensus-mask"),
 ]

@@ -16,7 +16,7 @@ from spinereview.accounts.models import User
 from spinereview.core.errors import ApplicationError, NotFoundError
 from spinereview.core.frontend import viewer_assets
 from spinereview.studies import selectors, services
-from spinereview.studies.models import AdjudicationTask, Assignment, ReaderStudy, ReadVersion, ReferenceRead, StudyMembership
+from spinereview.studies.models import AdjudicationTask, Assignment, CaseSeries, ReaderStudy, ReadVersion, ReferenceRead, StudyMembership
 from spinereview.studies.protocols import DEFAULT_PROTOCOL, protocol_dump, protocol_load, protocol_validate
 
 
@@ -249,3 +249,42 @@ def study_upload_page(request: HttpRequest, slug: str) -> HttpResponse:
     if not _is_lead(request, study):
         raise PermissionDenied("Only the study lead uploads cases")
     return render(request, "studies/study_upload.html", {"study": study})
+
+
+@login_required
+def case_page(request: HttpRequest, slug: str, case_id: str) -> HttpResponse:
+    """One case for its study's lead (who sets the series' hanging roles) and adjudicators (read-only):
+    its series with orientation and weighting, and who reads it."""
+    study = _supervised_or_404(request, slug)
+    try:
+        case = selectors.case_for_supervisor(user=request.user, case_id=case_id)  # type: ignore[arg-type]
+    except NotFoundError:
+        raise Http404("No such case") from None
+    if case.reader_study_id != study.pk:
+        raise Http404("No such case in this study")
+    lead = _is_lead(request, study)
+    message, error = "", ""
+    if request.method == "POST":
+        if not lead:
+            raise PermissionDenied("Only the study lead may change series roles")
+        roles = {key.removeprefix("role|"): request.POST.get(key, "") for key in request.POST if key.startswith("role|")}
+        try:
+            changed = services.case_series_roles_set(case=case, roles=roles, actor=request.user.username)  # type: ignore[union-attr]
+            message = f"{len(changed)} series role(s) changed." if changed else "No role changed."
+        except ApplicationError as exc:
+            error = exc.message
+    assignments = [
+        {"assignment": a, "status": selectors.assignment_status(assignment=a)}
+        for a in case.assignments.select_related("reader").prefetch_related("read_versions").order_by("reader__username", "kind")
+    ]
+    context = {
+        "study": study,
+        "case": case,
+        "series": selectors.case_series_list(case=case),
+        "roles": CaseSeries.Role.choices,
+        "assignments": assignments,
+        "is_lead": lead,
+        "message": message,
+        "error": error,
+    }
+    return render(request, "studies/case.html", context)

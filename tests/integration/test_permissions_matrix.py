@@ -14,6 +14,7 @@ from spinereview.studies.models import (
     AdjudicationTask,
     Assignment,
     AuditEvent,
+    CaseSeries,
     ReaderStudy,
     ReadVersion,
     ReferenceRead,
@@ -47,8 +48,9 @@ def world() -> dict[str, Any]:
     return {"study": study, "users": users, "case": case, "assignment": assignment, "series_uid": series_uid}
 
 
-def _state() -> tuple[int, ...]:
-    return tuple(m.objects.count() for m in (ReadVersion, SegmentationVersion, ReferenceRead, AdjudicationTask, Assignment, StudyMembership))
+def _state() -> tuple[object, ...]:
+    counts = tuple(m.objects.count() for m in (ReadVersion, SegmentationVersion, ReferenceRead, AdjudicationTask, Assignment, StudyMembership))
+    return (*counts, *CaseSeries.objects.order_by("pk").values_list("role", flat=True))
 
 
 def _client(world: dict[str, Any], role: str) -> APIClient:
@@ -78,6 +80,8 @@ ENDPOINTS: list[tuple[str, str, str, Any, dict[str, int]]] = [
     ("case-reads", "get", "/api/v1/cases/{case}/reads/", None, SUPERVISORS),
     ("reference", "post", "/api/v1/cases/{case}/reference/", {"grades": GRADES}, SUPERVISORS),
     ("consensus", "get", "/api/v1/cases/{case}/consensus/{series}/labels", None, {**SUPERVISORS, "adjudicator": 400, "lead": 400, "admin": 400}),
+    ("case-series", "get", "/api/v1/cases/{case}/series/", None, SUPERVISORS),
+    ("case-series-roles", "put", "/api/v1/cases/{case}/series/", "roles", LEAD_ONLY),
 ]
 
 
@@ -89,6 +93,8 @@ def test_permission_matrix(world: dict[str, Any], role: str, name: str, method: 
     before = _state()
     if body == "mask":
         response = client.put(url, np.zeros((2, 8, 6), dtype=np.uint8).tobytes(), content_type="application/octet-stream", headers={"If-Match": '"0"'})
+    elif body == "roles":
+        response = client.put(url, {"roles": {world["series_uid"]: "other"}}, format="json")
     elif method == "get":
         response = client.get(url)
     else:

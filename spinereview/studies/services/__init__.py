@@ -15,6 +15,7 @@ from spinereview.studies.services.segmentations import segmentation_from_ai, seg
 from spinereview.studies.services.studies import (
     assignment_create,
     case_create,
+    case_series_roles_set,
     cases_import,
     membership_add,
     reader_study_create,
@@ -29,6 +30,7 @@ __all__ = [
     "audit_verify",
     "calibration_reference_set",
     "case_create",
+    "case_series_roles_set",
     "cases_import",
     "consensus_mask",
     "grades_validate",

@@ -19,7 +19,18 @@ GENESIS_HASH = "0" * 64
 _AUDIT_LOCK_KEY = 0x5350494E45
 
 
-def _event_hash(*, at: str, actor: str, origin: str, action: str, object_type: str, object_id: str, reader_study_id: str | None, details: Any, previous_hash: str) -> str:
+def _event_hash(
+    *,
+    at: str,
+    actor: str,
+    origin: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    reader_study_id: str | None,
+    details: Any,
+    previous_hash: str,
+) -> str:
     content = {
         "at": at,
         "actor": actor,
@@ -34,7 +45,9 @@ def _event_hash(*, at: str, actor: str, origin: str, action: str, object_type: s
     return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
-def audit_record(*, actor: str, action: str, object_type: str, object_id: str, reader_study_id: Any = None, details: dict[str, Any] | None = None) -> AuditEvent:
+def audit_record(
+    *, actor: str, action: str, object_type: str, object_id: str, reader_study_id: Any = None, details: dict[str, Any] | None = None
+) -> AuditEvent:
     """Append an event; call it inside the transaction of the change it records, so both land or neither."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
@@ -48,10 +61,27 @@ def audit_record(*, actor: str, action: str, object_type: str, object_id: str, r
     details = json.loads(json.dumps(details or {}, default=str))
     origin = request_origin.get()[:200]
     digest = _event_hash(
-        at=at.isoformat(), actor=actor, origin=origin, action=action, object_type=object_type, object_id=str(object_id), reader_study_id=study_id, details=details, previous_hash=previous_hash
+        at=at.isoformat(),
+        actor=actor,
+        origin=origin,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        reader_study_id=study_id,
+        details=details,
+        previous_hash=previous_hash,
     )
     return AuditEvent.objects.create(
-        at=at, actor=actor, origin=origin, action=action, object_type=object_type, object_id=str(object_id), reader_study_id=study_id, details=details, previous_hash=previous_hash, hash=digest
+        at=at,
+        actor=actor,
+        origin=origin,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        reader_study_id=study_id,
+        details=details,
+        previous_hash=previous_hash,
+        hash=digest,
     )
 
 
@@ -67,7 +97,9 @@ def audit_of(obj: Any, *, actor: str, action: str, details: dict[str, Any] | Non
         object_type, study_id = "assignment", obj.case.reader_study_id
     else:
         raise TypeError(f"no audit object type for {type(obj).__name__}")
-    return audit_record(actor=actor, action=action, object_type=object_type, object_id=str(obj.pk), reader_study_id=study_id, details=details)
+    return audit_record(
+        actor=actor, action=action, object_type=object_type, object_id=str(obj.pk), reader_study_id=study_id, details=details
+    )
 
 
 @dataclass(frozen=True)
@@ -84,7 +116,9 @@ def audit_verify() -> AuditVerification:
     checked = 0
     for event in AuditEvent.objects.order_by("sequence").iterator(chunk_size=2000):
         if event.previous_hash != previous_hash:
-            return AuditVerification(checked, False, event.sequence, "does not link to the event before it (an event was removed or reordered)")
+            return AuditVerification(
+                checked, False, event.sequence, "does not link to the event before it (an event was removed or reordered)"
+            )
         expected = _event_hash(
             at=event.at.isoformat(),
             actor=event.actor,
@@ -118,12 +152,17 @@ def audit_replay() -> AuditReplay:
     """Replay the audit trail into the state it implies — each read's newest version, phase and lock, each
     mask's newest version and content hash, each reference's newest version — and compare it with the
     database. A row written without its event, or changed after it, shows up as a mismatch."""
-    from spinereview.studies.models import Assignment, ReadVersion, ReferenceRead, SegmentationVersion
+    from spinereview.studies.models import Assignment, CaseSeries, ReadVersion, ReferenceRead, SegmentationVersion
 
     reads: dict[str, tuple[int, str, bool]] = {}
+    series_roles: dict[tuple[str, str], str] = {}
     masks: dict[tuple[str, str], tuple[int, str]] = {}
     references: dict[tuple[str, str], int] = {}
-    reference_sources = {"reference.record": ReferenceRead.Source.ADJUDICATED, "reference.majority": ReferenceRead.Source.MAJORITY, "calibration.reference_set": ReferenceRead.Source.CALIBRATION}
+    reference_sources = {
+        "reference.record": ReferenceRead.Source.ADJUDICATED,
+        "reference.majority": ReferenceRead.Source.MAJORITY,
+        "calibration.reference_set": ReferenceRead.Source.CALIBRATION,
+    }
     replayed = 0
     for event in AuditEvent.objects.order_by("sequence").iterator(chunk_size=2000):
         replayed += 1
@@ -134,6 +173,8 @@ def audit_replay() -> AuditReplay:
             masks[(event.object_id, str(details["series"]))] = (int(details["version"]), str(details["sha256"]))
         elif event.action in reference_sources:
             references[(event.object_id, reference_sources[event.action])] = int(details["version"])
+        elif event.action == "case.series_role":
+            series_roles[(event.object_id, str(details["series_instance_uid"]))] = str(details["to"])
     mismatches: list[str] = []
     actual_reads = {}
     for assignment_id in Assignment.objects.filter(read_versions__isnull=False).values_list("pk", flat=True).distinct():
@@ -148,11 +189,22 @@ def audit_replay() -> AuditReplay:
         actual_masks[(str(version.assignment_id), version.series.series_instance_uid)] = (version.version, version.sha256)
     for mask_key in sorted(set(masks) | set(actual_masks)):
         if masks.get(mask_key) != actual_masks.get(mask_key):
-            mismatches.append(f"mask {mask_key[0]}/{mask_key[1]}: audit trail says {masks.get(mask_key)}, database has {actual_masks.get(mask_key)}")
+            mismatches.append(
+                f"mask {mask_key[0]}/{mask_key[1]}: audit trail says {masks.get(mask_key)}, database has {actual_masks.get(mask_key)}"
+            )
     actual_references = {}
     for reference in ReferenceRead.objects.order_by("version"):
         actual_references[(str(reference.case_id), str(reference.source))] = reference.version
     for ref_key in sorted(set(references) | set(actual_references)):
         if references.get(ref_key) != actual_references.get(ref_key):
-            mismatches.append(f"{ref_key[1]} reference of case {ref_key[0]}: audit trail says {references.get(ref_key)}, database has {actual_references.get(ref_key)}")
+            mismatches.append(
+                f"{ref_key[1]} reference of case {ref_key[0]}: audit trail says {references.get(ref_key)}, database has {actual_references.get(ref_key)}"
+            )
+    # Roles set at import are not events; a role changed since must match its last change.
+    for (case_id, series_uid), role in sorted(series_roles.items()):
+        actual_role = (
+            CaseSeries.objects.filter(case_id=case_id, series__series_instance_uid=series_uid).values_list("role", flat=True).first()
+        )
+        if actual_role != role:
+            mismatches.append(f"role of series {series_uid} in case {case_id}: audit trail says {role}, database has {actual_role}")
     return AuditReplay(replayed, len(set(actual_reads) | set(actual_masks) | set(actual_references)), tuple(mismatches))
