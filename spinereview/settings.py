@@ -7,15 +7,16 @@ from pathlib import Path
 import dj_database_url
 
 from spinereview.core.env import ConfigurationError, env_bool, env_int, env_list, env_path, env_str
+from spinereview.core.startup import startup_problems
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = env_path("SPINEREVIEW_VAR_DIR", BASE_DIR / "var")
 
 DEBUG = env_bool("DEBUG", False)
-_DEV_SECRET = "insecure-development-key-only-valid-with-DEBUG"
-SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET if DEBUG else None)
-if not DEBUG and SECRET_KEY == _DEV_SECRET:
-    raise ConfigurationError("SECRET_KEY must be set to a private value when DEBUG is off")
+DEVELOPMENT_SECRET_KEY = "insecure-development-key-only-valid-with-DEBUG"
+SECRET_KEY = env_str("SECRET_KEY", DEVELOPMENT_SECRET_KEY if DEBUG else None)
+# Tests and development on PostgreSQL with DEBUG on say so explicitly (spinereview/core/startup.py).
+ALLOW_DEBUG_WITH_DATABASE = env_bool("ALLOW_DEBUG_WITH_DATABASE", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # Origins (scheme://host:port) whose pages may call /dicomweb/ (e.g. a separate OHIF deployment); "*" for any.
@@ -85,6 +86,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Refuse to start (any process: web, worker, command) with DEBUG on a server database or a weak key.
+_startup_problems = startup_problems(
+    debug=DEBUG,
+    database_engine=DATABASES["default"]["ENGINE"],
+    secret_key=SECRET_KEY,
+    development_key=DEVELOPMENT_SECRET_KEY,
+    allow_debug_with_database=ALLOW_DEBUG_WITH_DATABASE,
+)
+if _startup_problems:
+    raise ConfigurationError("Refusing to start: " + " ".join(_startup_problems))
 
 # --- Security (README "Production", docker/README.md) -----------------------------------------
 # Behind a TLS-terminating proxy, name the header it sets, e.g. HTTP_X_FORWARDED_PROTO: requests with
