@@ -67,7 +67,7 @@ class ReadSaveApi(APIView):
         description="Save grades and measurements as a new version of the read. Measurement values are recomputed from points_mm.",
     )
     def put(self, request: Request, pk: str) -> Response:
-        assignment = selectors.assignment_get(user=request.user, assignment_id=pk)  # type: ignore[arg-type]
+        assignment = selectors.assignment_for_write(user=request.user, assignment_id=pk)  # type: ignore[arg-type]
         payload = ReadSaveInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
@@ -92,7 +92,7 @@ class ReadSubmitApi(APIView):
         description="Lock the current phase's read. In two-phase studies the unaided submit opens the AI-aided read.",
     )
     def post(self, request: Request, pk: str) -> Response:
-        assignment = selectors.assignment_get(user=request.user, assignment_id=pk)  # type: ignore[arg-type]
+        assignment = selectors.assignment_for_write(user=request.user, assignment_id=pk)  # type: ignore[arg-type]
         payload = ReadSubmitInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
@@ -171,7 +171,7 @@ class SegmentationLabelsApi(APIView):
         responses={200: ReaderSegmentationSerializer, 400: ErrorSerializer, 409: ErrorSerializer, 412: StaleSegmentationSerializer},
     )
     def put(self, request: Request, pk: str, series_uid: str) -> Response:
-        assignment = selectors.assignment_get(user=request.user, assignment_id=pk)  # type: ignore[arg-type]
+        assignment = selectors.assignment_for_write(user=request.user, assignment_id=pk)  # type: ignore[arg-type]
         if not isinstance(request.data, bytes):
             raise ApplicationError("Send the labelmap as application/octet-stream")
         version = services.segmentation_save(
@@ -185,7 +185,7 @@ class SegmentationLabelsApi(APIView):
 class SegmentationFromAIApi(APIView):
     @extend_schema(request=FromAIInputSerializer, responses={200: ReaderSegmentationSerializer, 403: ErrorSerializer, 412: StaleSegmentationSerializer})
     def post(self, request: Request, pk: str, series_uid: str) -> Response:
-        assignment = selectors.assignment_get(user=request.user, assignment_id=pk)  # type: ignore[arg-type]
+        assignment = selectors.assignment_for_write(user=request.user, assignment_id=pk)  # type: ignore[arg-type]
         payload = FromAIInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         version = services.segmentation_from_ai(

@@ -13,7 +13,7 @@ from spinereview.core.errors import ApplicationError, ConflictError, PermissionD
 from spinereview.studies.measurement_values import measurement_values
 from spinereview.studies.models import Assignment, Grade, Measurement, ReadVersion
 from spinereview.studies.protocols import condition_categories, missing_items, sub_question_parent
-from spinereview.studies.selectors import assignment_phase
+from spinereview.studies.selectors import phase_after
 from spinereview.studies.services.audit import audit_of
 
 MAX_MEASUREMENTS = 500
@@ -122,7 +122,7 @@ def _check_base(assignment: Assignment, current: ReadVersion | None, base_versio
             f"This read was saved elsewhere (version {current_number}); you edited version {base_version}. Load the latest version.",
             extra={"current_version": current_number},
         )
-    phase = assignment_phase(assignment=assignment)
+    phase = phase_after(current, two_phase=bool(assignment.case.reader_study.protocol.get("two_phase")))  # current: the newest, row locked
     if phase == "done":
         raise ConflictError("This read is submitted and locked")
     return phase
