@@ -4,6 +4,7 @@ from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from spinereview.accounts.views import ThrottledLoginView, api_token_page
+from spinereview.ai import urls as ai_urls
 from spinereview.core.views import healthz
 from spinereview.imaging import dicomweb
 from spinereview.imaging.apis import DicomUploadApi
@@ -26,6 +27,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("spinereview.studies.urls")),
     path("", include(reports_urls.api_urlpatterns)),
     path("imaging/upload/", DicomUploadApi.as_view(), name="dicom-upload"),
+    path("ai/", include(ai_urls.api_urlpatterns)),
 ]
 
 urlpatterns = [
@@ -39,6 +41,7 @@ urlpatterns = [
     path("studies/<slug:slug>/cases/<uuid:case_id>/", case_page, name="case"),
     path("studies/<slug:slug>/cases/<uuid:case_id>/adjudicate/", adjudication_page, name="adjudicate"),
     path("", include(reports_urls.urlpatterns)),
+    path("ai/", include(ai_urls.urlpatterns)),
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/token/", api_token_page, name="api-token"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -59,9 +59,12 @@ def model_version_get(*, model_version_id: uuid.UUID | str) -> ModelVersion:
         raise NotFoundError("No such model version") from None
 
 
-def study_models() -> dict[uuid.UUID, ModelVersion]:
-    """Reader study id -> the model version it chose (studies on the default are absent)."""
-    return {row.reader_study_id: row.model_version for row in StudyModel.objects.select_related("model_version")}
+def study_model_slugs() -> dict[uuid.UUID, list[str]]:
+    """Model version id -> slugs of the reader studies that chose it (studies on the default are absent)."""
+    out: dict[uuid.UUID, list[str]] = {}
+    for model_id, slug in StudyModel.objects.values_list("model_version_id", "reader_study__slug").order_by("reader_study__slug"):
+        out.setdefault(model_id, []).append(slug)
+    return out
 
 
 def inference_job_list(*, user: User) -> QuerySet[InferenceJob]:
@@ -165,3 +168,37 @@ def reader_study_series_ids(*, reader_study: ReaderStudy) -> list[uuid.UUID]:
     return list(
         DicomSeries.objects.filter(Q(study__cases__reader_study=reader_study), modality="MR").distinct().values_list("pk", flat=True)
     )
+
+
+@dataclass(frozen=True)
+class JobRow:
+    job: InferenceJob
+    queue: QueueEntry | None
+    cases: list[str]
+    """"<study slug>/<case label>" of the cases (in studies the user may see) showing the job's series."""
+
+
+def inference_job_rows(*, user: User, jobs: list[InferenceJob], now: datetime) -> list[JobRow]:
+    """Jobs with their place in the GPU queue and the cases they serve."""
+    queue = inference_queue(now=now)
+    visible = reader_studies_ai_managed(user=user)
+    cases: dict[uuid.UUID, list[str]] = {}
+    for study_id, slug, label in Case.objects.filter(
+        dicom_study__in={j.series.study_id for j in jobs}, reader_study__in=visible
+    ).values_list("dicom_study_id", "reader_study__slug", "label"):
+        cases.setdefault(study_id, []).append(f"{slug}/{label}")
+    return [JobRow(job, queue.get(job.pk), sorted(cases.get(job.series.study_id, []))) for job in jobs]
+
+
+def study_model_rows() -> QuerySet[StudyModel]:
+    return StudyModel.objects.select_related("model_version", "reader_study")
+
+
+def study_job_counts(*, reader_study: ReaderStudy, model_version: ModelVersion) -> dict[str, int]:
+    """Jobs of `model_version` on the study's series, by status, and the series still without one ("missing")."""
+    series_ids = reader_study_series_ids(reader_study=reader_study)
+    counts = {status: 0 for status in InferenceJob.Status.values}
+    for status in InferenceJob.objects.filter(series_id__in=series_ids, model_version=model_version).values_list("status", flat=True):
+        counts[status] += 1
+    counts["missing"] = len(series_ids) - sum(counts[s] for s in InferenceJob.Status.values)
+    return counts

@@ -38,7 +38,17 @@ from spinereview.reports.analysis import (
     StudyInputs,
     ValueObservation,
 )
-from spinereview.studies.models import Assignment, Case, Grade, Measurement, ReaderStudy, ReadVersion, ReferenceRead, SegmentationVersion
+from spinereview.studies.models import (
+    Assignment,
+    Case,
+    Grade,
+    LevelDelta,
+    Measurement,
+    ReaderStudy,
+    ReadVersion,
+    ReferenceRead,
+    SegmentationVersion,
+)
 from spinereview.studies.protocols import condition_categories
 from spinereview.studies.selectors import reader_studies_supervised
 
@@ -73,6 +83,7 @@ class AgreementSummary:
     pairs: tuple[PairAgreement, ...]
     dice: tuple[StructureDice, ...]
     ai_grades_flagged: tuple[str, ...]
+    mask_deltas: tuple[QuantityDelta, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         def clean(value: float) -> float | None:
@@ -95,7 +106,33 @@ class AgreementSummary:
                 {"structure": d.structure, "n_series": d.n_series, "mean_dice": clean(d.mean_dice), "min_dice": clean(d.min_dice)} for d in self.dice
             ],
             "ai_grades_flagged": list(self.ai_grades_flagged),
+            "mask_deltas_vs_ai": [
+                {"quantity": d.quantity, "n": d.n, "mean_delta": round(d.mean_delta, 3), "mean_abs_delta": round(d.mean_abs_delta, 3)} for d in self.mask_deltas
+            ],
         }
+
+
+@dataclass(frozen=True)
+class QuantityDelta:
+    """Reader masks minus the AI's, over every level where both measured a quantity (stored deltas)."""
+
+    quantity: str
+    n: int
+    mean_delta: float
+    mean_abs_delta: float
+
+
+def _mask_deltas(reader_study: ReaderStudy, model_version: ModelVersion) -> list[QuantityDelta]:
+    """From the per-level deltas stored on save (studies.LevelDelta) of each live, non-calibration mask's newest version."""
+    masks = [m.segmentation_version_id for m in masks_latest(reader_study=reader_study) if not m.is_calibration and m.kind == Assignment.Kind.LIVE]
+    by_quantity: dict[str, list[float]] = {}
+    rows = LevelDelta.objects.filter(segmentation_version_id__in=masks, model_version=model_version, delta__isnull=False)
+    for quantity, delta in rows.values_list("quantity", "delta"):
+        if delta is not None:
+            by_quantity.setdefault(quantity, []).append(float(delta))
+    return [
+        QuantityDelta(quantity, len(deltas), float(np.mean(deltas)), float(np.mean(np.abs(deltas)))) for quantity, deltas in sorted(by_quantity.items())
+    ]
 
 
 def _submitted_grades(reader_study: ReaderStudy, condition: str) -> dict[str, dict[tuple[str, str], str]]:
@@ -164,9 +201,11 @@ def agreement_summary(*, reader_study: ReaderStudy) -> AgreementSummary:
     model_version = model_version_for_reader_study(reader_study=reader_study)
     flagged: list[str] = []
     dice: list[StructureDice] = []
+    mask_deltas: list[QuantityDelta] = []
     if model_version is not None:
         ratings[AI_RATER], flagged = _ai_grades(cases, model_version, protocol, categories)
         dice = _dice(cases, model_version)
+        mask_deltas = _mask_deltas(reader_study, model_version)
     pairs = []
     raters = readers + ([AI_RATER] if model_version is not None else [])
     for a, b in itertools.combinations(raters, 2):
@@ -190,12 +229,26 @@ def agreement_summary(*, reader_study: ReaderStudy) -> AgreementSummary:
         pairs=tuple(pairs),
         dice=tuple(dice),
         ai_grades_flagged=tuple(flagged),
+        mask_deltas=tuple(mask_deltas),
     )
 
 
 # --------------------------------------------------------------------------- the full report's inputs
 
 SUBMITTED_KINDS = (Assignment.Kind.LIVE, Assignment.Kind.WASHOUT)
+# Per-level quantities of reader masks and the AI's (morphometry.per_level), as "mask.<name>" in the report.
+MASK_QUANTITIES = (
+    "dsca_mm2",
+    "min_dsca_mm2",
+    "ap_diameter_mm",
+    "disc_height_anterior_mm",
+    "disc_height_middle_mm",
+    "disc_height_posterior_mm",
+    "muscle_csa_left_mm2",
+    "muscle_csa_right_mm2",
+    "muscle_fat_fraction_left_percent",
+    "muscle_fat_fraction_right_percent",
+)
 
 
 def reader_study_for_reports(*, user: User, slug: str) -> ReaderStudy:
@@ -421,8 +474,9 @@ def study_inputs(*, reader_study: ReaderStudy, n_resamples: int = 1000, seed: in
     masks = [m for m in masks_latest(reader_study=reader_study) if not m.is_calibration]
     for mask in masks:
         for row in mask.level_measurements:
-            if row.get("dsca_mm2") is not None:
-                values.append(ValueObservation(str(mask.case_id), mask.reader, mask.kind, mask.phase, row["level"], "mask.dsca_mm2", float(row["dsca_mm2"])))
+            for quantity in MASK_QUANTITIES:
+                if row.get(quantity) is not None:
+                    values.append(ValueObservation(str(mask.case_id), mask.reader, mask.kind, mask.phase, row["level"], f"mask.{quantity}", float(row[quantity])))
     model_version = model_version_for_reader_study(reader_study=reader_study)
     ai_rows = ai_level_rows(reader_study=reader_study, model_version=model_version)
     ai_grades = tuple(GradeObservation(str(r.case.pk), AI_RATER, "live", "", r.level, r.condition, r.grade) for r in ai_rows if r.grade is not None and r.condition)
@@ -430,6 +484,13 @@ def study_inputs(*, reader_study: ReaderStudy, n_resamples: int = 1000, seed: in
         if r.dsca_mm2 is not None:
             for quantity in ("dsca.area_mm2", "mask.dsca_mm2"):
                 values.append(ValueObservation(str(r.case.pk), AI_RATER, "live", "", r.level, quantity, float(r.dsca_mm2)))
+    if model_version is not None:  # the AI's other mask quantities, against the readers' masks
+        non_calibration = {c.dicom_study_id: c for c in Case.objects.filter(reader_study=reader_study, is_calibration=False)}
+        for ai_row in AILevelMeasurement.objects.filter(dicom_study_id__in=non_calibration, model_version=model_version):
+            for quantity in MASK_QUANTITIES[1:]:
+                value = getattr(ai_row, quantity)
+                if value is not None and not (ai_row.flag and quantity == "min_dsca_mm2"):
+                    values.append(ValueObservation(str(non_calibration[ai_row.dicom_study_id].pk), AI_RATER, "live", "", ai_row.level, f"mask.{quantity}", float(value)))
     flagged = sorted({f"AI level assignment flagged for case {r.case.label}: {r.flag}" for r in ai_rows if r.flag})
     return StudyInputs(
         levels=tuple(protocol["levels"]),
@@ -464,6 +525,9 @@ def study_fingerprint(*, reader_study: ReaderStudy, n_resamples: int = 1000, see
         "ai": sorted(
             str(v) for v in AILevelMeasurement.objects.filter(model_version=model_version, dicom_study_id__in=case_studies).values_list("id", "dsca_mm2", "flag")
         ) if model_version else [],
+        "level_deltas": sorted(
+            str(v) for v in LevelDelta.objects.filter(segmentation_version__assignment__case__reader_study=reader_study).values_list("id", "delta")
+        ),
         "ai_masks": sorted(str(v) for v in AISegmentation.objects.filter(model_version=model_version, series__case_series__case__reader_study=reader_study).values_list("id", flat=True)) if model_version else [],
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()

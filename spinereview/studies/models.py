@@ -173,12 +173,32 @@ class SegmentationVersion(BaseModel):
     voxels_per_label = models.JSONField()  # {"4": 1234, ...}
     # Per-level quantities from this mask (DSCA etc.), computed on save: [{"level", "dsca_mm2", ...}].
     level_measurements = models.JSONField(default=list)
+    # Why this mask could not be measured at all (empty, no usable geometry, no levels): "" when measured.
+    measurement_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["assignment", "series", "version"]
         constraints = [
             models.UniqueConstraint(fields=["assignment", "series", "version"], name="unique_segmentation_version"),
             models.CheckConstraint(condition=models.Q(version__gte=1), name="segmentation_version_from_one"),
+        ]
+
+
+class LevelDelta(BaseModel):
+    """Reader mask minus AI, per level and quantity (e.g. "dsca_mm2"), against one model version;
+    stored on each save and when the AI's measurements arrive, for the compare view and the reports."""
+
+    segmentation_version = models.ForeignKey(SegmentationVersion, on_delete=models.CASCADE, related_name="level_deltas")
+    model_version = models.ForeignKey("ai.ModelVersion", on_delete=models.PROTECT, related_name="+")
+    level = models.CharField(max_length=16)
+    quantity = models.CharField(max_length=48)
+    reader_value = models.FloatField(null=True)
+    ai_value = models.FloatField(null=True)
+    delta = models.FloatField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["segmentation_version", "model_version", "level", "quantity"], name="one_delta_per_quantity")
         ]
 
 

@@ -20,7 +20,16 @@ from spinereview.core.errors import NotFoundError, PermissionDeniedError
 from spinereview.imaging.models import DicomSeries
 from spinereview.imaging.selectors import series_orientation
 from spinereview.morphometry import stenosis_grade_from_dsca
-from spinereview.studies.models import Assignment, Case, CaseSeries, ReaderStudy, ReadVersion, SegmentationVersion, StudyMembership
+from spinereview.studies.models import (
+    Assignment,
+    Case,
+    CaseSeries,
+    LevelDelta,
+    ReaderStudy,
+    ReadVersion,
+    SegmentationVersion,
+    StudyMembership,
+)
 
 
 def assignment_list(*, user: User) -> QuerySet[Assignment]:
@@ -45,15 +54,6 @@ def assignment_list(*, user: User) -> QuerySet[Assignment]:
 def assignment_get(*, user: User, assignment_id: uuid.UUID | str) -> Assignment:
     try:
         return assignment_list(user=user).prefetch_related("case__case_series__series").get(pk=assignment_id)
-    except (Assignment.DoesNotExist, ValueError):
-        raise NotFoundError("No such assignment in your worklist") from None
-
-
-def assignment_for_write(*, user: User, assignment_id: uuid.UUID | str) -> Assignment:
-    """``assignment_get`` without the prefetches a page needs (every read version, the series): the save
-    services lock the row and read what they need themselves, and a read's versions grow with every save."""
-    try:
-        return assignment_list(user=user).prefetch_related(None).get(pk=assignment_id)
     except (Assignment.DoesNotExist, ValueError):
         raise NotFoundError("No such assignment in your worklist") from None
 
@@ -176,6 +176,26 @@ def _compare_value(reader: float | None, ai: float | None) -> dict[str, float | 
     return {"reader": reader, "ai": ai, "delta": delta}
 
 
+MUSCLE_QUANTITIES = ("muscle_csa_left_mm2", "muscle_csa_right_mm2", "muscle_fat_fraction_left_percent", "muscle_fat_fraction_right_percent")
+
+
+def _level_deltas(masks: list[SegmentationVersion], model_version: Any) -> dict[tuple[str, str], LevelDelta]:
+    """The stored reader-mask-minus-AI deltas of the reader's newest masks, by (level, quantity)."""
+    if model_version is None or not masks:
+        return {}
+    return {(d.level, d.quantity): d for d in LevelDelta.objects.filter(segmentation_version__in=masks, model_version=model_version)}
+
+
+def _reader_vs_ai(deltas: dict[tuple[str, str], LevelDelta], level: str, quantity: str, manual: float | None, ai: float | None) -> dict[str, float | None]:
+    """The reader's own measurement where they made one, against the AI's value; else their mask's stored delta."""
+    if manual is not None:
+        return _compare_value(manual, ai)
+    stored = deltas.get((level, quantity))
+    if stored is not None:
+        return {"reader": stored.reader_value, "ai": stored.ai_value, "delta": stored.delta}
+    return _compare_value(None, ai)
+
+
 def assignment_compare(*, assignment: Assignment) -> dict[str, Any]:
     """The reader's work next to the AI's: Dice per structure of their masks, and per level the DSCA,
     AP diameter and disc height (reader's measurements or mask vs the AI's) and the grades. Refused while
@@ -217,7 +237,8 @@ def assignment_compare(*, assignment: Assignment) -> dict[str, Any]:
     measured: dict[tuple[str, str], dict[str, float]] = {}
     for m in read.measurements.all() if read else []:
         measured[(m.key, m.level)] = m.values
-    mask_dsca = {row["level"]: row["dsca_mm2"] for v in masks for row in v.level_measurements}
+    deltas = _level_deltas(masks, model_version_for_case(case=assignment.case))
+    mask_methods = {row["level"]: row.get("muscle_fat_method", "") for v in masks for row in v.level_measurements if "muscle_fat_method" in row}
     ai_rows = {
         row.level: row
         for row in AILevelMeasurement.objects.filter(dicom_study=assignment.case.dicom_study, model_version=model_version_for_case(case=assignment.case)).select_related("model_version")
@@ -231,7 +252,6 @@ def assignment_compare(*, assignment: Assignment) -> dict[str, Any]:
     for level in protocol["levels"]:
         row = ai_rows.get(level)
         ai_dsca = row.dsca_mm2 if row is not None and not row.flag else None
-        reader_dsca = measured.get(("dsca", level), {}).get("area_mm2", mask_dsca.get(level))
         grades = []
         for condition in protocol["conditions"]:
             reader_value = reader_grades.get((level, condition["key"]))
@@ -243,9 +263,11 @@ def assignment_compare(*, assignment: Assignment) -> dict[str, Any]:
         levels.append(
             {
                 "level": level,
-                "dsca_mm2": _compare_value(reader_dsca, ai_dsca),
-                "ap_diameter_mm": _compare_value(measured.get(("ap_diameter", level), {}).get("length_mm"), row.ap_diameter_mm if row is not None else None),
-                "disc_height_mm": _compare_value(measured.get(("disc_height", level), {}).get("middle_mm"), row.disc_height_middle_mm if row is not None else None),
+                "dsca_mm2": _reader_vs_ai(deltas, level, "dsca_mm2", measured.get(("dsca", level), {}).get("area_mm2"), ai_dsca),
+                "ap_diameter_mm": _reader_vs_ai(deltas, level, "ap_diameter_mm", measured.get(("ap_diameter", level), {}).get("length_mm"), row.ap_diameter_mm if row is not None else None),
+                "disc_height_mm": _reader_vs_ai(deltas, level, "disc_height_middle_mm", measured.get(("disc_height", level), {}).get("middle_mm"), row.disc_height_middle_mm if row is not None else None),
+                **{q: _reader_vs_ai(deltas, level, q, None, getattr(row, q) if row is not None else None) for q in MUSCLE_QUANTITIES},
+                "muscle_fat_method": {"reader": mask_methods.get(level, ""), "ai": row.muscle_fat_method if row is not None else ""},
                 "grades": grades,
             }
         )

@@ -156,6 +156,7 @@ class ReaderSegmentationSerializer(serializers.Serializer):  # type: ignore[type
     label_map = serializers.DictField(child=serializers.CharField())
     voxels_per_label = serializers.DictField(child=serializers.IntegerField())
     level_measurements = serializers.ListField(child=serializers.DictField())
+    measurement_error = serializers.CharField()
 
 
 def segmentation_payload(version: SegmentationVersion) -> dict[str, Any]:
@@ -171,6 +172,7 @@ def segmentation_payload(version: SegmentationVersion) -> dict[str, Any]:
         "label_map": {str(label["value"]): label["name"] for label in (protocol.get("segmentation") or {}).get("labels", [])},
         "voxels_per_label": version.voxels_per_label,
         "level_measurements": version.level_measurements,
+        "measurement_error": version.measurement_error,
     }
 
 
@@ -318,11 +320,21 @@ class CompareGradeSerializer(serializers.Serializer):  # type: ignore[type-arg]
     differs = serializers.BooleanField(allow_null=True)
 
 
+class CompareMethodSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    reader = serializers.CharField()
+    ai = serializers.CharField()
+
+
 class CompareLevelSerializer(serializers.Serializer):  # type: ignore[type-arg]
     level = serializers.CharField()
     dsca_mm2 = CompareValueSerializer()
     ap_diameter_mm = CompareValueSerializer()
     disc_height_mm = CompareValueSerializer()
+    muscle_csa_left_mm2 = CompareValueSerializer()
+    muscle_csa_right_mm2 = CompareValueSerializer()
+    muscle_fat_fraction_left_percent = CompareValueSerializer()
+    muscle_fat_fraction_right_percent = CompareValueSerializer()
+    muscle_fat_method = CompareMethodSerializer()
     grades = CompareGradeSerializer(many=True)
 
 

@@ -620,7 +620,16 @@ export interface components {
             dsca_mm2: components["schemas"]["CompareValue"];
             ap_diameter_mm: components["schemas"]["CompareValue"];
             disc_height_mm: components["schemas"]["CompareValue"];
+            muscle_csa_left_mm2: components["schemas"]["CompareValue"];
+            muscle_csa_right_mm2: components["schemas"]["CompareValue"];
+            muscle_fat_fraction_left_percent: components["schemas"]["CompareValue"];
+            muscle_fat_fraction_right_percent: components["schemas"]["CompareValue"];
+            muscle_fat_method: components["schemas"]["CompareMethod"];
             grades: components["schemas"]["CompareGrade"][];
+        };
+        CompareMethod: {
+            reader: string;
+            ai: string;
         };
         CompareStructure: {
             series_instance_uid: string;
@@ -759,6 +768,7 @@ export interface components {
             level_measurements: {
                 [key: string]: unknown;
             }[];
+            measurement_error: string;
         };
         ReferenceInput: {
             grades: {

@@ -160,7 +160,32 @@ export class ComparePanel {
         ),
       ),
     );
-    this.body.append(h('p', { class: 'sr-model' }, 'Model ', h('code', {}, c.model_version)), structures, levels);
+    const muscles = h(
+      'table',
+      { class: 'sr-compare-table', id: 'compare-muscles' },
+      h(
+        'thead',
+        {},
+        h('tr', {}, h('th', { rowspan: 2 }, 'Level'), h('th', { colspan: 3 }, 'Muscle CSA L mm²'), h('th', { colspan: 3 }, 'CSA R mm²'), h('th', { colspan: 3 }, 'Fat L %'), h('th', { colspan: 3 }, 'Fat R %')),
+        h('tr', {}, ...Array.from({ length: 4 }, () => ['mine', 'AI', 'Δ']).flat().map((t) => h('th', {}, t))),
+      ),
+      h(
+        'tbody',
+        {},
+        ...c.levels.map((l) =>
+          h(
+            'tr',
+            { 'data-level': l.level, title: `fat fraction: mine ${l.muscle_fat_method.reader || '—'}; AI ${l.muscle_fat_method.ai || '—'}` },
+            h('th', {}, l.level),
+            ...valueCells(l.muscle_csa_left_mm2),
+            ...valueCells(l.muscle_csa_right_mm2),
+            ...valueCells(l.muscle_fat_fraction_left_percent),
+            ...valueCells(l.muscle_fat_fraction_right_percent),
+          ),
+        ),
+      ),
+    );
+    this.body.append(h('p', { class: 'sr-model' }, 'Model ', h('code', {}, c.model_version)), structures, levels, muscles);
     const aiGrades: Grade[] = c.levels.flatMap((l) => l.grades.filter((g) => g.ai !== null).map((g) => ({ level: l.level, condition: g.condition, value: g.ai! })));
     this.opts.onAiGrades(aiGrades);
   }

@@ -4,7 +4,7 @@ import type { LabelsSaveResponse } from '../api/types';
 import { LabelsSaver } from './labelsSaver';
 
 function response(version: number): LabelsSaveResponse {
-  return { series_instance_uid: 's', version, phase: 'unaided', source: 'reader', labels_url: '', shape: [1, 1, 2], label_map: {}, voxels_per_label: {}, level_measurements: [] };
+  return { series_instance_uid: 's', version, phase: 'unaided', source: 'reader', labels_url: '', shape: [1, 1, 2], label_map: {}, voxels_per_label: {}, level_measurements: [], measurement_error: '' };
 }
 
 describe('LabelsSaver', () => {

@@ -5,24 +5,20 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.db import transaction
 
 from spinereview.accounts.models import User
-from spinereview.ai.models import AILevelMeasurement, AISegmentation
+from spinereview.ai.models import AISegmentation
 from spinereview.ai.selectors import model_version_for_case
 from spinereview.core.errors import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError, PreconditionFailedError
 from spinereview.imaging.models import DicomSeries
-from spinereview.imaging.selectors import series_slice_geometry
-from spinereview.morphometry import SeriesGeometry, structure_area_per_slice_mm2
 from spinereview.studies.models import Assignment, SegmentationVersion
 from spinereview.studies.selectors import ai_segmentation_for_reader, assignment_phase
 from spinereview.studies.services.audit import audit_of
-
-DURAL_SAC = "dural_sac"
+from spinereview.studies.services.mask_measurements import level_deltas_for_new_version, mask_level_measurements
 
 
 def case_series_get(*, assignment: Assignment, series_instance_uid: str) -> DicomSeries:
@@ -51,32 +47,11 @@ def _labels_from_bytes(data: bytes, shape: tuple[int, int, int], allowed: set[in
     if len(data) != expected:
         raise ApplicationError(f"The labelmap has {len(data)} bytes; this series needs {expected} (uint8, z*y*x = {shape[0]}*{shape[1]}*{shape[2]})")
     labels = np.frombuffer(data, dtype=np.uint8).reshape(shape)
-    present = {int(v) for v in np.flatnonzero(np.bincount(labels.ravel()))} - {0}  # bincount: O(n), unique sorts
+    present = {int(v) for v in np.unique(labels)} - {0}
     stray = sorted(present - allowed)
     if stray:
         raise ApplicationError(f"Label value(s) {', '.join(map(str, stray))} are not in this protocol's segmentation labels ({', '.join(map(str, sorted(allowed)))})")
     return labels
-
-
-def _level_measurements(assignment: Assignment, series: DicomSeries, labels: np.ndarray, protocol: dict[str, Any]) -> list[dict[str, Any]]:
-    """DSCA of the reader's dural sac at each disc level, on the axial slice the level assignment placed
-    at the disc (from the AI's sagittal labels; no level assignment, no value)."""
-    names = {label["name"]: label["value"] for label in protocol["segmentation"]["labels"]}
-    if DURAL_SAC not in names:
-        return []
-    rows = AILevelMeasurement.objects.filter(dicom_study=assignment.case.dicom_study, model_version=model_version_for_case(case=assignment.case), axial_slice_index__isnull=False)
-    if not rows.exists():
-        return []
-    sop_instance_uids, attributes = series_slice_geometry(series=series)
-    ai_axial = AISegmentation.objects.filter(series=series, model_version=model_version_for_case(case=assignment.case)).values_list("sop_instance_uids", flat=True).first()
-    if ai_axial is None or tuple(ai_axial) != sop_instance_uids:
-        return []  # the level assignment was made on another series: its slice indices do not apply here
-    areas = structure_area_per_slice_mm2(labels, SeriesGeometry.from_dicom_attributes(attributes), names[DURAL_SAC])
-    return [
-        {"level": row.level, "axial_slice_index": row.axial_slice_index, "dsca_mm2": round(float(areas[row.axial_slice_index]), 2)}
-        for row in rows.order_by("level")
-        if row.axial_slice_index is not None and 0 <= row.axial_slice_index < len(areas)
-    ]
 
 
 @transaction.atomic
@@ -111,7 +86,8 @@ def segmentation_save(
     partial = target.with_suffix(".partial")
     partial.write_bytes(buffer.getvalue())
     partial.replace(target)
-    counts = np.bincount(labels.ravel())
+    values, counts = np.unique(labels, return_counts=True)
+    rows, measurement_error = mask_level_measurements(assignment=assignment, series=series, labels=labels, protocol=protocol)
     version = SegmentationVersion.objects.create(
         assignment=assignment,
         series=series,
@@ -122,9 +98,11 @@ def segmentation_save(
         file_path=str(relative),
         sha256=hashlib.sha256(labels.tobytes()).hexdigest(),
         shape=list(labels.shape),
-        voxels_per_label={str(v): int(n) for v, n in enumerate(counts) if v != 0 and n},
-        level_measurements=_level_measurements(assignment, series, labels, protocol),
+        voxels_per_label={str(int(v)): int(c) for v, c in zip(values, counts, strict=True) if v != 0},
+        level_measurements=rows,
+        measurement_error=measurement_error,
     )
+    level_deltas_for_new_version(version=version)
     audit_of(assignment, actor=user.username, action="segmentation.save", details={"series": series.series_instance_uid, "version": number, "phase": phase, "source": source, "sha256": version.sha256})
     return version
 
