@@ -21,6 +21,126 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ai/jobs/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Inference jobs the user may see, newest first (at most 500), with progress, queue position and ETA. */
+        get: operations["v1_ai_jobs_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ai/jobs/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["v1_ai_jobs_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ai/jobs/{id}/retry/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Queue a failed job again. */
+        post: operations["v1_ai_jobs_retry_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ai/model-versions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Registered model versions, the default first. */
+        get: operations["v1_ai_model_versions_list"];
+        put?: never;
+        /** @description Upload a checkpoint folder (its files with their paths, or one .zip of it). It is checked whole (config, label map, weights archive, weights loading into the architecture) and stored under MEDIA_ROOT/models/<version>/; a corrupt or incomplete folder is refused with the reason and nothing is stored. 200 when the version was registered before. */
+        post: operations["v1_ai_model_versions_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ai/model-versions/{id}/activate/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Make this version the global default (ML engineers), or the model of one reader study (its lead too); for a study, the model is queued on the study's series it has not segmented yet. */
+        post: operations["v1_ai_model_versions_activate_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ai/reader-studies/{slug}/model/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The study's model (its own, else the default); 204 when there is none. */
+        get: operations["v1_ai_reader_studies_model_retrieve"];
+        put?: never;
+        post?: never;
+        /** @description The study goes back to the global default model. */
+        delete: operations["v1_ai_reader_studies_model_destroy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ai/reader-studies/{slug}/run/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Run the study's model over every series of its cases (series it has segmented already are left as they are). */
+        post: operations["v1_ai_reader_studies_run_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/assignments/": {
         parameters: {
             query?: never;
@@ -182,6 +302,24 @@ export interface paths {
         get?: never;
         put?: never;
         post: operations["v1_cases_reference_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/cases/{case_id}/series/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A case's series and their hanging roles: leads and adjudicators read them, leads change them. */
+        get: operations["v1_cases_series_list"];
+        /** @description A case's series and their hanging roles: leads and adjudicators read them, leads change them. */
+        put: operations["v1_cases_series_update"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -539,6 +677,10 @@ export interface components {
             sop_instance_uids: string[];
             readonly labels_url: string;
         };
+        ActivateInput: {
+            /** @description Activate for this study only; omitted or null: the global default */
+            reader_study?: string | null;
+        };
         AssignInput: {
             readers?: string[];
         };
@@ -599,6 +741,24 @@ export interface components {
             label: string;
             study_instance_uid: string;
             series: components["schemas"]["Series"][];
+        };
+        CaseSeries: {
+            series_instance_uid: string;
+            series_number: number | null;
+            description: string;
+            modality: string;
+            num_instances: number;
+            orientation: string | null;
+            weighting: string | null;
+            role: components["schemas"]["RoleEnum"];
+            role_label: string;
+            suggested_role: components["schemas"]["SuggestedRoleEnum"];
+        };
+        CaseSeriesRolesInput: {
+            /** @description SeriesInstanceUID → role */
+            roles: {
+                [key: string]: string;
+            };
         };
         Category: {
             code: string;
@@ -677,6 +837,48 @@ export interface components {
             condition: string;
             value: string;
         };
+        InferenceJob: {
+            /** Format: uuid */
+            id: string;
+            status: components["schemas"]["StatusEnum"];
+            /** Format: double */
+            progress_percent: number;
+            /** @description 1 = next to start; null unless queued */
+            queue_position: number | null;
+            /**
+             * Format: double
+             * @description Seconds until done, from measured throughput; null if unknown
+             */
+            eta_seconds: number | null;
+            /** Format: double */
+            throughput_slices_per_s: number | null;
+            throughput_source: string;
+            model_version: string;
+            series_instance_uid: string;
+            series_description: string;
+            /** @description "<study slug>/<case label>" of the cases showing this series */
+            cases: string[];
+            slices: number | null;
+            attempts: number;
+            /** @description Why the last attempt failed */
+            error: string;
+            worker: string;
+            /** Format: date-time */
+            created: string;
+            /** Format: date-time */
+            started: string | null;
+            /** Format: date-time */
+            finished: string | null;
+            /** Format: double */
+            compute_seconds: number | null;
+        };
+        JobsQueued: {
+            model_version: string | null;
+            /** @description Jobs created now */
+            queued: number;
+            /** @description Jobs of this model on the study's series, new or not */
+            jobs: number;
+        };
         /**
          * @description * `length` - length
          *     * `area` - area
@@ -711,6 +913,69 @@ export interface components {
             level: string;
             condition?: string;
             measurement?: string;
+        };
+        ModelUpload: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** @description "<name>@<first 12 hex of the weights' sha256>" */
+            version: string;
+            /** @description The global default: the model of every study that has not chosen its own */
+            is_default: boolean;
+            /** @description Slugs of the studies that chose this model */
+            reader_studies: string[];
+            architecture: string;
+            encoder: string;
+            label_map: {
+                [key: string]: string;
+            };
+            /** @description metrics.json of the checkpoint folder (held-out scores, timings) */
+            metrics: {
+                [key: string]: unknown;
+            };
+            /** @description model_card.md of the checkpoint folder (Markdown) */
+            model_card: string;
+            registered_by: string;
+            /** Format: date-time */
+            created: string;
+            /** @description False when this version was registered before (nothing stored again) */
+            created_now: boolean;
+        };
+        ModelUploadInput: {
+            /** @description The checkpoint folder's files (weights.pt, config.json, ...), or one .zip of the folder */
+            files: string[];
+            /** @description Each file's path inside the folder (a browser folder upload's webkitRelativePath), in the order of files */
+            paths?: string[];
+            /**
+             * @description Also make it the global default
+             * @default false
+             */
+            activate: boolean;
+        };
+        ModelVersion: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** @description "<name>@<first 12 hex of the weights' sha256>" */
+            version: string;
+            /** @description The global default: the model of every study that has not chosen its own */
+            is_default: boolean;
+            /** @description Slugs of the studies that chose this model */
+            reader_studies: string[];
+            architecture: string;
+            encoder: string;
+            label_map: {
+                [key: string]: string;
+            };
+            /** @description metrics.json of the checkpoint folder (held-out scores, timings) */
+            metrics: {
+                [key: string]: unknown;
+            };
+            /** @description model_card.md of the checkpoint folder (Markdown) */
+            model_card: string;
+            registered_by: string;
+            /** Format: date-time */
+            created: string;
         };
         /** @enum {unknown} */
         NullEnum: null;
@@ -777,6 +1042,14 @@ export interface components {
             /** @default  */
             note: string;
         };
+        /**
+         * @description * `sagittal_t2` - Sagittal T2
+         *     * `sagittal_t1` - Sagittal T1
+         *     * `axial_t2` - Axial T2
+         *     * `other` - Other
+         * @enum {string}
+         */
+        RoleEnum: "sagittal_t2" | "sagittal_t1" | "axial_t2" | "other";
         Scale: {
             key: string | null;
             name: string;
@@ -821,6 +1094,14 @@ export interface components {
             detail: string;
             current_version: number;
         };
+        /**
+         * @description * `queued` - Queued
+         *     * `running` - Running
+         *     * `succeeded` - Succeeded
+         *     * `failed` - Failed
+         * @enum {string}
+         */
+        StatusEnum: "queued" | "running" | "succeeded" | "failed";
         SubQuestion: {
             key: string;
             label: string;
@@ -832,6 +1113,14 @@ export interface components {
             detail: string;
             missing: components["schemas"]["MissingItem"][];
         };
+        /**
+         * @description * `sagittal_t2` - Sagittal T2
+         *     * `sagittal_t1` - Sagittal T1
+         *     * `axial_t2` - Axial T2
+         *     * `other` - Other
+         * @enum {string}
+         */
+        SuggestedRoleEnum: "sagittal_t2" | "sagittal_t1" | "axial_t2" | "other";
         /**
          * @description * `mm` - mm
          *     * `mm2` - mm2
@@ -873,6 +1162,359 @@ export interface operations {
                 };
                 content: {
                     "application/octet-stream": string;
+                };
+            };
+        };
+    };
+    v1_ai_jobs_list: {
+        parameters: {
+            query?: {
+                status?: "failed" | "queued" | "running" | "succeeded";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceJob"][];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_ai_jobs_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceJob"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_ai_jobs_retry_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceJob"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_ai_model_versions_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"][];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_ai_model_versions_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["ModelUploadInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelUpload"];
+                };
+            };
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelUpload"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_ai_model_versions_activate_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ActivateInput"];
+                "application/x-www-form-urlencoded": components["schemas"]["ActivateInput"];
+                "multipart/form-data": components["schemas"]["ActivateInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobsQueued"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_ai_reader_studies_model_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_ai_reader_studies_model_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_ai_reader_studies_run_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobsQueued"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -1277,6 +1919,86 @@ export interface operations {
                 };
             };
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_cases_series_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                case_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CaseSeries"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_cases_series_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                case_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CaseSeriesRolesInput"];
+                "application/x-www-form-urlencoded": components["schemas"]["CaseSeriesRolesInput"];
+                "multipart/form-data": components["schemas"]["CaseSeriesRolesInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CaseSeries"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

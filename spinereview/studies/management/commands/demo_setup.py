@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
@@ -74,6 +74,11 @@ class Command(BaseCommand):
             if ACCOUNTS[username] == StudyMembership.Role.LEAD:  # leads create studies from the browser
                 user.user_permissions.add(Permission.objects.get(codename="add_readerstudy", content_type__app_label="studies"))
             users[username] = user
+        # The ML engineer registers and activates models and watches the GPU queue (/ai/); no study role.
+        engineer, _ = User.objects.get_or_create(username="mlengineer")
+        engineer.set_password(password)
+        engineer.save()
+        engineer.groups.add(Group.objects.get(name="ML engineers"))
         return users
 
     def _import_case(self, study: ReaderStudy, case_dir: Path, truth: dict[str, Any]) -> Case:
