@@ -58,6 +58,15 @@ def assignment_get(*, user: User, assignment_id: uuid.UUID | str) -> Assignment:
         raise NotFoundError("No such assignment in your worklist") from None
 
 
+def assignment_for_write(*, user: User, assignment_id: uuid.UUID | str) -> Assignment:
+    """``assignment_get`` without the prefetches a page needs (every read version, the series): the save
+    services lock the row and read what they need themselves, and a read's versions grow with every save."""
+    try:
+        return assignment_list(user=user).prefetch_related(None).get(pk=assignment_id)
+    except (Assignment.DoesNotExist, ValueError):
+        raise NotFoundError("No such assignment in your worklist") from None
+
+
 def read_current(*, assignment: Assignment) -> ReadVersion | None:
     return assignment.read_versions.order_by("-version").prefetch_related("grades", "measurements").first()
 
