@@ -17,16 +17,20 @@ from ml.labels import DURAL_SAC, INTERVERTEBRAL_DISC, LEVELS, PARASPINAL_MUSCLE_
 from ml.phantom import phantom_spec_random, render_phantom
 from ml.phantom.render import SeriesGeometry as PhantomGeometry
 from spinereview.morphometry import (
+    FatWater,
     SeriesGeometry,
     SignalIntensityModel,
     SliceGeometry,
+    axial_level_rows,
     axial_slice_levels,
     canal_ap_by_level_mm,
     disc_heights_mm,
     dsca_by_level_mm2,
     heights_by_name,
     label_volumes_cm3,
+    named_disc_centres,
     paraspinal_muscles_by_level,
+    sagittal_level_rows,
     spine_levels,
     vertebral_body_heights_mm,
 )
@@ -100,6 +104,24 @@ def main() -> None:
             image=axial.image,
             intensity_model=model,
         ),
+    )
+    # What each save of a mask runs (the AI's and every reader's): one call per mask, every quantity.
+    label_values = {name: value for value, name in rendering.measurements["label_map"].items()}
+    label_values = {name: int(value) for name, value in label_values.items()}
+    timings["named_disc_centres (per save)"], (named, _) = _timed(
+        args.repeat,
+        lambda: named_disc_centres(sagittal.labels, sag_geometry, disc_label=INTERVERTEBRAL_DISC, vertebral_body_label=VERTEBRAL_BODY),
+    )
+    timings["axial_level_rows, T2 model (per save)"], _ = _timed(
+        args.repeat,
+        lambda: axial_level_rows(axial.labels, ax_geometry, named, label_values=label_values, image=axial.image, intensity_model=model),
+    )
+    pair = FatWater(axial.image, axial.image, ax_geometry)  # a fat/water pair on a grid of its own: resampled at each muscle pixel
+    timings["axial_level_rows, fat/water (per save)"], _ = _timed(
+        args.repeat, lambda: axial_level_rows(axial.labels, ax_geometry, named, label_values=label_values, fat_water=pair)
+    )
+    timings["sagittal_level_rows (per save)"], _ = _timed(
+        args.repeat, lambda: sagittal_level_rows(sagittal.labels, sag_geometry, named, label_values=label_values)
     )
     spacing = (sagittal.geometry.slice_thickness_mm, *sagittal.geometry.pixel_spacing_mm)
     timings["label_volumes_cm3 (sagittal)"], volumes = _timed(args.repeat, lambda: label_volumes_cm3(sagittal.labels, spacing))

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from spinereview.morphometry.areas import check_label_volume, structure_area_per_slice_mm2
 from spinereview.morphometry.geometry import SeriesGeometry
 from spinereview.morphometry.levels import SliceLevel, reference_slice, slices_by_level
-from spinereview.morphometry.resample import sample_nearest
+from spinereview.morphometry.resample import nearest_voxels
 
 __all__ = [
     "FAT_WATER_METHOD",
@@ -198,15 +198,15 @@ def paraspinal_muscle_on_slice(
         else:
             rows, columns = np.nonzero(mask)
             points = axial_geometry.slices[k].pixel_to_patient_mm(rows, columns)
-            fat = sample_nearest(fat_water.fat, fat_water.geometry, points)
-            water = sample_nearest(fat_water.water, fat_water.geometry, points)
-            outside = int(np.count_nonzero(np.isnan(fat)))
-            if outside:
+            slices, pixel_rows, pixel_columns, inside = nearest_voxels(fat_water.geometry, fat_water.fat.shape, points)
+            if not inside.all():
                 raise ValueError(
-                    f"the fat/water series does not image {outside} of the {fat.size} {side} paraspinal muscle pixels "
-                    f"on axial slice {k} ({reference.level})"
+                    f"the fat/water series does not image {int(np.count_nonzero(~inside))} of the {inside.size} {side} "
+                    f"paraspinal muscle pixels on axial slice {k} ({reference.level})"
                 )
-            fraction = fat_fraction_percent(fat, water)
+            fraction = fat_fraction_percent(
+                fat_water.fat[slices, pixel_rows, pixel_columns], fat_water.water[slices, pixel_rows, pixel_columns]
+            )
             method = FAT_WATER_RESAMPLED_METHOD
     elif image is not None and intensity_model is not None:
         signal = image[k][mask]
