@@ -6,4 +6,7 @@ class CoreConfig(AppConfig):
     label = "core"
 
     def ready(self) -> None:
-        from spinereview.core import checks  # noqa: F401 - registers the system checks
+        from spinereview.core import checks, log_redaction
+
+        checks.register_all()
+        log_redaction.install()  # every log record of this process, whatever logger or handler

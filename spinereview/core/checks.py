@@ -10,7 +10,6 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from spinereview.core.startup import startup_problems
 
 
-@register(Tags.security)
 def production_safety(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     problems = startup_problems(
         debug=settings.DEBUG,
@@ -22,7 +21,6 @@ def production_safety(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
     return [Error(problem, id="spinereview.E001") for problem in problems]
 
 
-@register(Tags.security, deploy=True)
 def deployment_advice(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"):
@@ -42,3 +40,9 @@ def deployment_advice(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
             )
         )
     return messages
+
+
+def register_all() -> None:
+    """Called from CoreConfig.ready(); Django ignores a check registered twice."""
+    register(production_safety, Tags.security)
+    register(deployment_advice, Tags.security, deploy=True)
