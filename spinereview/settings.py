@@ -43,6 +43,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "spinereview.core.security.SecurityHeadersMiddleware",
+    "spinereview.core.availability.ServiceUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -78,7 +79,7 @@ TEMPLATES = [
 
 _database_url = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 try:
-    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)}
 except Exception as exc:  # dj_database_url raises several types for a malformed URL
     raise ConfigurationError(f"DATABASE_URL={_database_url!r} is not a database URL: {exc}") from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -217,6 +218,8 @@ INFERENCE_BATCH_SLICES = env_int("INFERENCE_BATCH_SLICES", 16, minimum=1)
 INFERENCE_SWEEP_INTERVAL_S = env_int("INFERENCE_SWEEP_INTERVAL_S", 60, minimum=1)
 INFERENCE_SWEEP_UNPUBLISHED_S = env_int("INFERENCE_SWEEP_UNPUBLISHED_S", 60, minimum=0)
 INFERENCE_SWEEP_STALLED_S = env_int("INFERENCE_SWEEP_STALLED_S", 1800, minimum=60)
+# Every cpu worker queues the reports whose recompute was lost (broker down at submit, worker killed) this often.
+REPORT_SWEEP_INTERVAL_S = env_int("REPORT_SWEEP_INTERVAL_S", 60, minimum=1)
 
 LOGGING = {
     "version": 1,

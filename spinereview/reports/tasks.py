@@ -6,10 +6,17 @@ slower when BLAS threads compete with other processes on a shared machine.
 
 from __future__ import annotations
 
+import logging
+import threading
+from typing import Any
+
 from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
 
 from spinereview.reports import services
 from spinereview.studies.models import ReaderStudy
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -19,3 +26,44 @@ def agreement_report_compute(*, reader_study_id: str) -> str | None:
     if reader_study is None:
         return None
     return services.agreement_report_compute(reader_study=reader_study).inputs_sha256
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def agreement_reports_sweep_run() -> list[str]:
+    """For a beat schedule, where one runs; every cpu worker also sweeps on its own (below)."""
+    return services.agreement_reports_sweep()
+
+
+_sweeper_stop = threading.Event()
+
+
+def _sweep_forever(interval_s: float) -> None:
+    from django.db import close_old_connections
+
+    while True:
+        try:
+            services.agreement_reports_sweep()
+        except Exception:  # the database may be down: try again next time
+            logger.exception("Report sweep failed; next try in %.0f s", interval_s)
+        finally:
+            close_old_connections()
+        if _sweeper_stop.wait(interval_s):
+            return
+
+
+@worker_ready.connect
+def _start_report_sweeper(sender: Any = None, **_: Any) -> None:
+    """Workers consuming the cpu queue queue lost report recomputes at start and every
+    REPORT_SWEEP_INTERVAL_S (a thread of the main process; no beat process needed)."""
+    from django.conf import settings
+
+    queues = {queue.name for queue in getattr(getattr(sender, "task_consumer", None), "queues", None) or []}
+    if queues and "cpu" not in queues:
+        return
+    _sweeper_stop.clear()
+    threading.Thread(target=_sweep_forever, args=(float(settings.REPORT_SWEEP_INTERVAL_S),), name="report-sweeper", daemon=True).start()
+
+
+@worker_shutdown.connect
+def _stop_report_sweeper(**_: Any) -> None:
+    _sweeper_stop.set()
