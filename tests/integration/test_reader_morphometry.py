@@ -19,6 +19,7 @@ import numpy as np
 import pydicom
 import pytest
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from pydicom.uid import generate_uid
 from rest_framework.test import APIClient
 
@@ -27,7 +28,7 @@ from spinereview.ai.level_measurements import ai_level_measurements_compute
 from spinereview.ai.models import AILevelMeasurement, AISegmentation, InferenceJob, ModelVersion
 from spinereview.imaging.models import DicomInstance, DicomSeries
 from spinereview.imaging.services import dicom_instances_import, sources_from_path
-from spinereview.morphometry import FAT_WATER_RESAMPLED_METHOD
+from spinereview.morphometry import FAT_WATER_RESAMPLED_METHOD, SignalIntensityModel
 from spinereview.reports.selectors import agreement_summary
 from spinereview.studies.models import LevelDelta, ReaderStudy, SegmentationVersion, StudyMembership
 from spinereview.studies.protocols import DEFAULT_PROTOCOL
@@ -236,3 +237,34 @@ def test_masks_that_cannot_be_measured_say_why_through_the_save_api(case: dict[s
     for row in AILevelMeasurement.objects.filter(model_version=case["model"]):
         assert row.dsca_mm2 is None and row.muscle_csa_left_mm2 is None
         assert "axial mask is empty" in row.flag
+
+
+def test_without_a_fat_water_pair_the_configured_intensity_model_is_used_and_recorded(case: dict[str, Any], settings: Any) -> None:
+    for series in DicomSeries.objects.filter(study=case["case"].dicom_study, series_description__startswith="AX DIXON"):
+        series.series_description = "AX OTHER"
+        series.save(update_fields=["series_description"])
+        for instance in series.instances.all():
+            instance.dicom_json = {tag: value for tag, value in instance.dicom_json.items() if tag != "00080008"}
+            instance.save(update_fields=["dicom_json"])
+    compute = {"dicom_study_id": str(case["case"].dicom_study_id), "model_version_id": str(case["model"].pk)}
+    # No model for T2 images (the axial series' weighting): CSA measured, fat fraction missing and why.
+    settings.MUSCLE_FAT_INTENSITY_MODELS = {"T1": {"muscle_signal": 100.0, "fat_signal": 900.0}}
+    ai_level_measurements_compute(**compute)
+    row = AILevelMeasurement.objects.get(model_version=case["model"], level="L4-L5")
+    assert row.muscle_csa_left_mm2 is not None and row.muscle_fat_fraction_left_percent is None and row.muscle_fat_method == ""
+    assert row.errors["muscle_fat_fraction_left_percent"] == "no fat/water pair for this series and no intensity model configured"
+    # A T2 model: its method goes with every value.
+    config = {"muscle_signal": 50.0, "fat_signal": 4000.0}
+    settings.MUSCLE_FAT_INTENSITY_MODELS = {"T2": config}
+    ai_level_measurements_compute(**compute)
+    method = SignalIntensityModel(**config).method
+    for row in AILevelMeasurement.objects.filter(model_version=case["model"]):
+        assert row.muscle_fat_method == method
+        for value in (row.muscle_fat_fraction_left_percent, row.muscle_fat_fraction_right_percent):
+            assert value is not None and 0.0 <= value <= 100.0
+    saved = _put(case, "axial_t2", case["axial_t2"]["labels"].tobytes(), 0).json()
+    assert {row["muscle_fat_method"] for row in saved["level_measurements"]} == {method}
+    # A model that cannot be built is a configuration error, not a silent fallback.
+    settings.MUSCLE_FAT_INTENSITY_MODELS = {"T2": {"muscle_signal": 1.0, "fat_signal": 1.0}}
+    with pytest.raises(ImproperlyConfigured, match="MUSCLE_FAT_INTENSITY_MODELS\\['T2'\\]"):
+        ai_level_measurements_compute(**compute)
