@@ -257,7 +257,7 @@ def test_without_a_fat_water_pair_the_configured_intensity_model_is_used_and_rec
     config = {"muscle_signal": 50.0, "fat_signal": 4000.0}
     settings.MUSCLE_FAT_INTENSITY_MODELS = {"T2": config}
     ai_level_measurements_compute(**compute)
-    method = SignalIntensityModel(**config).method
+    method = SignalIntensityModel(muscle_signal=config["muscle_signal"], fat_signal=config["fat_signal"]).method
     for row in AILevelMeasurement.objects.filter(model_version=case["model"]):
         assert row.muscle_fat_method == method
         for value in (row.muscle_fat_fraction_left_percent, row.muscle_fat_fraction_right_percent):
