@@ -165,6 +165,8 @@ STATIC_ROOT = VAR_DIR / "static"
 FRONTEND_DIST_DIR = BASE_DIR / "frontend" / "dist"
 STATICFILES_DIRS = [("viewer", FRONTEND_DIST_DIR)] if FRONTEND_DIST_DIR.is_dir() else []
 WHITENOISE_MIMETYPES = {".wasm": "application/wasm", ".mjs": "text/javascript"}
+# Vite names every file of the viewer's build by its content hash: browsers may keep them for a year.
+WHITENOISE_IMMUTABLE_FILE_TEST = rf"^{STATIC_URL}viewer/assets/[^/]+-[A-Za-z0-9_-]{{8}}\.(js|css|wasm)$"
 
 MEDIA_ROOT = env_path("SPINEREVIEW_MEDIA_ROOT", VAR_DIR / "media")
 MODEL_ROOT = env_path("SPINEREVIEW_MODEL_ROOT", VAR_DIR / "models")

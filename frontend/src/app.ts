@@ -2,6 +2,7 @@ import { cache, getEnabledElementByViewportId, RenderingEngine, Enums as CoreEnu
 import dicomImageLoader from '@cornerstonejs/dicom-image-loader';
 import { ApiClient, readCookie } from './api/client';
 import { buildSeriesStack, fetchSeriesMetadata, type SeriesStack } from './api/dicomweb';
+import { readMountConfig, type Boot, type MountConfig } from './boot';
 import type { Assignment, Measurement, Series } from './api/types';
 import { ComparePanel } from './compare/ComparePanel';
 import { MeasurementController, type HungSeries } from './measurements/controller';
@@ -26,27 +27,11 @@ import { drawReferenceLines, type ReferenceLine } from './viewer/crossReferenceO
 import { imagePlaneOf } from './viewer/imagePlanes';
 import { initCornerstone } from './viewer/init';
 import { componentCentroids, levelMapFromBlocks, levelMapFromDiscs, type LevelMap } from './viewer/levelMap';
+import { HANGING } from './viewer/hanging';
 import { SeriesPanel } from './viewer/seriesPanel';
 import { percentileWindow, WINDOW_PRESETS } from './viewer/windowLevel';
 
 const RENDERING_ENGINE_ID = 'spinereview-reading-engine';
-
-export interface MountConfig {
-  assignmentId: string;
-  apiBase: string;
-  dicomwebBase: string;
-}
-
-/** Reads the mount configuration from #viewer-root's data attributes. */
-export function readMountConfig(root: HTMLElement): MountConfig {
-  const assignmentId = root.dataset.assignmentId?.trim() ?? '';
-  if (!assignmentId) throw new Error('The page has no assignment id (data-assignment-id on #viewer-root)');
-  return {
-    assignmentId,
-    apiBase: root.dataset.apiBase?.trim() || '/api/v1',
-    dicomwebBase: root.dataset.dicomwebBase?.trim() || '/dicomweb',
-  };
-}
 
 function csrfTokenFor(root: HTMLElement): () => string | null {
   return () =>
@@ -56,12 +41,6 @@ function csrfTokenFor(root: HTMLElement): () => string | null {
     null;
 }
 
-/** The hanging protocol: which series goes where. */
-const HANGING: Array<{ seriesRole: string; role: ViewportRole; heading: string; start: 'middle' | 'first'; always: boolean }> = [
-  { seriesRole: 'sagittal_t2', role: 'sagittal', heading: 'Sagittal T2', start: 'middle', always: true },
-  { seriesRole: 'sagittal_t1', role: 'sagittal-t1', heading: 'Sagittal T1', start: 'middle', always: false },
-  { seriesRole: 'axial_t2', role: 'axial', heading: 'Axial T2', start: 'first', always: true },
-];
 
 interface Part {
   panel: SeriesPanel;
@@ -72,8 +51,13 @@ interface Part {
 
 const PHASE_TEXT: Record<string, string> = { unaided: 'Unaided read', aided: 'AI-aided read', done: 'Read complete' };
 
-/** Mounts the reading workspace into #viewer-root. */
-export async function mountReadingViewer(root: HTMLElement): Promise<void> {
+/**
+ * Mounts the reading workspace into #viewer-root. `boot` carries the requests
+ * the entry chunk started (assignment, metadata, frames); without it they
+ * start here.
+ */
+export async function mountReadingViewer(root: HTMLElement, boot: Boot | null = null): Promise<void> {
+  performance.mark('sr:mount');
   const state = new RootState(root);
   state.setState('loading');
   root.classList.add('sr-root');
@@ -84,8 +68,8 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
   let assignment: Assignment;
   const api = new ApiClient({ apiBase: root.dataset.apiBase || '/api/v1', csrfToken: csrfTokenFor(root) });
   try {
-    config = readMountConfig(root);
-    assignment = await api.getAssignment(config.assignmentId);
+    config = boot?.config ?? readMountConfig(root);
+    assignment = await (boot?.assignment ?? api.getAssignment(config.assignmentId));
   } catch (err) {
     const message = `Could not load this reading assignment: ${describeError(err)}`;
     root.replaceChildren(h('div', { class: 'sr-splash sr-splash-error', role: 'alert', id: 'viewer-error' }, message));
@@ -200,12 +184,9 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
   let tools: ReadingTools;
   try {
     await initCornerstone();
+    performance.mark('sr:cornerstone-init');
     engine = new RenderingEngine(RENDERING_ENGINE_ID);
     for (const part of parts.values()) part.panel.enable(engine);
-    tools = new ReadingTools(
-      [...parts.values()].map((p) => ({ viewportId: p.panel.viewportId, canSegment: p === segPart && editable && !!segPart.series })),
-      RENDERING_ENGINE_ID,
-    );
   } catch (err) {
     const message = `The image viewer could not start (WebGL is required): ${describeError(err)}`;
     for (const part of parts.values()) part.panel.setError(message);
@@ -242,7 +223,8 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
     }
     try {
       panel.setLoading('Loading series metadata…');
-      const instances = await fetchSeriesMetadata(config.dicomwebBase, assignment.case.study_instance_uid, series.series_instance_uid);
+      const instances = await (boot?.metadata(series.series_instance_uid) ??
+        fetchSeriesMetadata(config.dicomwebBase, assignment.case.study_instance_uid, series.series_instance_uid));
       const stack = buildSeriesStack(
         instances,
         { origin: window.location.origin, dicomwebBase: config.dicomwebBase, study: assignment.case.study_instance_uid, series: series.series_instance_uid },
@@ -267,6 +249,17 @@ export async function mountReadingViewer(root: HTMLElement): Promise<void> {
     }
   };
   await Promise.all([...parts.values()].map((p) => loadPart(p, HANGING.find((x) => x.role === p.panel.role)!.start)));
+  // The tools come after the first images: nothing can be measured or drawn before them anyway.
+  try {
+    tools = new ReadingTools(
+      [...parts.values()].map((p) => ({ viewportId: p.panel.viewportId, canSegment: p === segPart && editable && !!segPart.series })),
+      RENDERING_ENGINE_ID,
+    );
+  } catch (err) {
+    const message = `The viewer's tools could not start: ${describeError(err)}`;
+    showError(message);
+    return;
+  }
   state.set('series-count', String([...parts.values()].filter((p) => p.stack).length));
   void Promise.all([...parts.values()].map((p) => p.panel.loaded)).then(() => {
     performance.mark('sr:series-loaded');

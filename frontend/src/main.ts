@@ -1,22 +1,35 @@
 import './ui/styles.css';
-import { mountReadingViewer } from './app';
+import { bootReading, type Boot } from './boot';
 
+/**
+ * The entry chunk stays small: it starts the page's requests (boot.ts), then
+ * loads the viewer (Cornerstone and the workspace, most of the JavaScript)
+ * while those requests are under way.
+ */
 function start(): void {
   const root = document.getElementById('viewer-root');
   if (!root) {
     // Nothing to mount into: this bundle was included on another page.
     return;
   }
-  mountReadingViewer(root).catch((err: unknown) => {
-    const message = err instanceof Error ? err.message : String(err);
-    root.dataset.state = 'error';
-    root.dataset.error = message;
-    const box = document.createElement('div');
-    box.className = 'sr-splash sr-splash-error';
-    box.setAttribute('role', 'alert');
-    box.textContent = `The viewer failed: ${message}`;
-    root.replaceChildren(box);
-  });
+  let boot: Boot | null = null;
+  try {
+    boot = bootReading(root);
+  } catch {
+    boot = null; // the viewer reports the page's missing configuration itself
+  }
+  import('./app')
+    .then(({ mountReadingViewer }) => mountReadingViewer(root, boot))
+    .catch((err: unknown) => {
+      const message = err instanceof Error ? err.message : String(err);
+      root.dataset.state = 'error';
+      root.dataset.error = message;
+      const box = document.createElement('div');
+      box.className = 'sr-splash sr-splash-error';
+      box.setAttribute('role', 'alert');
+      box.textContent = `The viewer failed: ${message}`;
+      root.replaceChildren(box);
+    });
 }
 
 if (document.readyState === 'loading') {

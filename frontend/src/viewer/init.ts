@@ -14,9 +14,10 @@ export function initCornerstone(): Promise<void> {
   initPromise = (async () => {
     if (!isCornerstoneInitialized()) csInit();
     // Small uncompressed frames: a couple of decode workers are plenty and
-    // leave cores for rendering on modest reading-room machines.
+    // leave cores for rendering on modest reading-room machines; two at least,
+    // so a series' frames decode while the first image renders.
     const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency || 2 : 2;
-    dicomImageLoader.init({ maxWebWorkers: Math.max(1, Math.min(cores - 1, 3)) });
+    dicomImageLoader.init({ maxWebWorkers: Math.max(2, Math.min(cores - 1, 3)) });
     csToolsInit();
   })();
   return initPromise;
