@@ -138,6 +138,9 @@ AUTHENTICATION_BACKENDS = ["spinereview.accounts.backends.ThrottledModelBackend"
 LOGIN_THROTTLE_FAILURES = env_int("LOGIN_THROTTLE_FAILURES", 5, minimum=1)
 LOGIN_THROTTLE_ADDRESS_FAILURES = env_int("LOGIN_THROTTLE_ADDRESS_FAILURES", 50, minimum=1)
 LOGIN_THROTTLE_WINDOW_S = env_int("LOGIN_THROTTLE_WINDOW_S", 900, minimum=1)
+# Reverse proxies in front of the web server that append the client to X-Forwarded-For (0: none, the
+# socket peer is the client). Throttling counts per client address, so behind a proxy set this.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 # CACHE_URL: redis://host:port/db in production (shared by every web process); locmem:// (the
 # default, one cache per process) for the demo and tests.
 _cache_url = env_str("CACHE_URL", "locmem://")

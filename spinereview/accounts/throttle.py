@@ -32,7 +32,17 @@ class Lock:
 
 
 def client_address(request: HttpRequest | None) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "unknown") if request is not None else "unknown"
+    """The client's address. Behind TRUSTED_PROXY_COUNT reverse proxies (each appending to
+    X-Forwarded-For), the entry the outermost trusted proxy saw; the rest of the header is the
+    client's to write and is ignored. Without proxies, the socket peer."""
+    if request is None:
+        return "unknown"
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies:
+        forwarded = [part.strip() for part in str(request.META.get("HTTP_X_FORWARDED_FOR", "")).split(",") if part.strip()]
+        if len(forwarded) >= proxies:
+            return forwarded[-proxies][:64]
+    return str(request.META.get("REMOTE_ADDR") or "unknown")
 
 
 def _digest(value: str) -> str:

@@ -314,3 +314,21 @@ def test_admin_refuses_a_weak_password() -> None:
     assert response.status_code == 200
     assert b"This password is too short" in response.content
     assert b"entirely numeric" in response.content
+
+
+@pytest.mark.usefixtures("fresh_cache")
+@override_settings(LOGIN_THROTTLE_FAILURES=2, TRUSTED_PROXY_COUNT=1)
+def test_behind_a_proxy_the_forwarded_client_is_counted(client: Client) -> None:
+    user = make_user(username=f"proxy-{uuid.uuid4().hex[:6]}")
+
+    def attempt(forwarded: str, password: str = "wrong-password") -> int:
+        response = client.post(
+            "/accounts/login/", {"username": user.username, "password": password}, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=forwarded
+        )
+        return int(response.status_code)
+
+    # The attacker forges the left part of the header; the proxy's own entry (rightmost) counts.
+    assert attempt("1.1.1.1, 198.51.100.20") == 200
+    assert attempt("2.2.2.2, 198.51.100.20") == 429
+    # Another client behind the same proxy is not locked out.
+    assert attempt("198.51.100.30", PASSWORD) == 302
