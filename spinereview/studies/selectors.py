@@ -54,7 +54,7 @@ def assignment_list(*, user: User) -> QuerySet[Assignment]:
 def assignment_get(*, user: User, assignment_id: uuid.UUID | str) -> Assignment:
     try:
         return assignment_list(user=user).prefetch_related("case__case_series__series").get(pk=assignment_id)
-    except (Assignment.DoesNotExist, ValueError):
+    except (Assignment.DoesNotExist, ValueError, ValidationError):  # ValidationError: not a UUID
         raise NotFoundError("No such assignment in your worklist") from None
 
 
@@ -63,7 +63,7 @@ def assignment_for_write(*, user: User, assignment_id: uuid.UUID | str) -> Assig
     services lock the row and read what they need themselves, and a read's versions grow with every save."""
     try:
         return assignment_list(user=user).prefetch_related(None).get(pk=assignment_id)
-    except (Assignment.DoesNotExist, ValueError):
+    except (Assignment.DoesNotExist, ValueError, ValidationError):  # ValidationError: not a UUID
         raise NotFoundError("No such assignment in your worklist") from None
 
 
