@@ -172,7 +172,7 @@ def _ai_value(row: AILevelMeasurement | None, quantity: str) -> float | None:
     if quantity in ("dsca_mm2", "min_dsca_mm2") and row.flag:
         return None  # a flagged level's DSCA is not the AI's answer (the compare view and reports agree)
     value = getattr(row, quantity)
-    return None if value is None else float(value)
+    return None if value is None else round(float(value), 2)  # to the reader values' precision: equal masks give 0, not 0.004
 
 
 @transaction.atomic
