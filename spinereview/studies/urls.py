@@ -3,7 +3,7 @@
 from django.urls import URLPattern, URLResolver, include, path
 from rest_framework.routers import DefaultRouter
 
-from spinereview.studies import apis
+from spinereview.studies import apis, reader_compare_apis
 
 router = DefaultRouter()
 router.register("assignments", apis.AssignmentViewSet, basename="assignment")
@@ -24,6 +24,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("reader-studies/<slug:slug>/washout/", apis.WashoutApi.as_view(), name="washout"),
     path("reader-studies/<slug:slug>/adjudication/", apis.AdjudicationTasksApi.as_view(), name="adjudication-tasks"),
     path("cases/<uuid:case_id>/reads/", apis.CaseReadsApi.as_view(), name="case-reads"),
+    path("cases/<uuid:case_id>/compare-readers/", reader_compare_apis.ReadersCompareApi.as_view(), name="case-compare-readers"),
+    path(
+        "cases/<uuid:case_id>/readers/<str:username>/segmentations/<str:series_uid>/labels",
+        reader_compare_apis.ReaderMaskApi.as_view(),
+        name="case-reader-mask",
+    ),
     path("cases/<uuid:case_id>/reference/", apis.ReferenceReadApi.as_view(), name="reference-read"),
     path("cases/<uuid:case_id>/series/", apis.CaseSeriesApi.as_view(), name="case-series"),
     path("cases/<uuid:case_id>/consensus/<str:series_uid>/labels", apis.ConsensusMaskApi.as_view(), name="consensus-mask"),

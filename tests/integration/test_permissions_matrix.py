@@ -78,6 +78,9 @@ ENDPOINTS: list[tuple[str, str, str, Any, dict[str, int]]] = [
     ("adjudication-list", "get", "/api/v1/reader-studies/{study}/adjudication/", None, SUPERVISORS),
     ("adjudication-open", "post", "/api/v1/reader-studies/{study}/adjudication/", None, SUPERVISORS),
     ("case-reads", "get", "/api/v1/cases/{case}/reads/", None, SUPERVISORS),
+    # one reader against themself: a supervisor's request is understood and refused (400), anyone else's not found
+    ("compare-readers", "get", "/api/v1/cases/{case}/compare-readers/?a=other_reader&b=other_reader", None, {**SUPERVISORS, "adjudicator": 400, "lead": 400, "admin": 400}),
+    ("reader-mask", "get", "/api/v1/cases/{case}/readers/other_reader/segmentations/{series}/labels", None, {**SUPERVISORS, "adjudicator": 404, "lead": 404, "admin": 404}),
     ("reference", "post", "/api/v1/cases/{case}/reference/", {"grades": GRADES}, SUPERVISORS),
     ("consensus", "get", "/api/v1/cases/{case}/consensus/{series}/labels", None, {**SUPERVISORS, "adjudicator": 400, "lead": 400, "admin": 400}),
     ("case-series", "get", "/api/v1/cases/{case}/series/", None, SUPERVISORS),

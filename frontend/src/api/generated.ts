@@ -259,6 +259,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/cases/{case_id}/compare-readers/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Two readers' submitted reads and newest masks of a case: Dice per structure, per-level values and
+         *     deltas (b minus a), grade differences. Adjudicators and leads of the study only; others get 404.
+         */
+        get: operations["case_compare_readers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/cases/{case_id}/consensus/{series_uid}/labels": {
         parameters: {
             query?: never;
@@ -267,6 +287,23 @@ export interface paths {
             cookie?: never;
         };
         get: operations["v1_cases_consensus_labels_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/cases/{case_id}/readers/{username}/segmentations/{series_uid}/labels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A reader's newest labelmap of one series of the case: uint8, C order (z, y, x), the reader mask's z order. */
+        get: operations["case_reader_mask"];
         put?: never;
         post?: never;
         delete?: never;
@@ -979,6 +1016,66 @@ export interface components {
         };
         /** @enum {unknown} */
         NullEnum: null;
+        PairCase: {
+            id: string;
+            label: string;
+            reader_study: string;
+        };
+        PairGrade: {
+            condition: string;
+            a: string | null;
+            b: string | null;
+            differs: boolean | null;
+        };
+        PairLabel: {
+            value: number;
+            name: string;
+            label: string;
+            color: number[] | null;
+        };
+        PairLevel: {
+            level: string;
+            dsca_mm2: components["schemas"]["PairValue"];
+            ap_diameter_mm: components["schemas"]["PairValue"];
+            disc_height_mm: components["schemas"]["PairValue"];
+            grades: components["schemas"]["PairGrade"][];
+        };
+        PairReader: {
+            username: string;
+            read_version: number;
+            phase: string;
+        };
+        PairSeries: {
+            series_instance_uid: string;
+            version_a: number;
+            version_b: number;
+            shape: number[];
+        };
+        PairStructure: {
+            series_instance_uid: string;
+            label: number;
+            name: string;
+            /** Format: double */
+            dice: number | null;
+            a_voxels: number;
+            b_voxels: number;
+            only_a_voxels: number;
+            only_b_voxels: number;
+        };
+        PairValue: {
+            /** Format: double */
+            a: number | null;
+            /** Format: double */
+            b: number | null;
+            /**
+             * Format: double
+             * @description b minus a
+             */
+            delta: number | null;
+            /** @description "measured" (the reader's measurement), "mask" (from their mask) or "" */
+            source_a: string;
+            source_b: string;
+        };
         /**
          * @description * `unaided` - unaided
          *     * `aided` - aided
@@ -1034,6 +1131,18 @@ export interface components {
                 [key: string]: unknown;
             }[];
             measurement_error: string;
+        };
+        ReadersComparison: {
+            case: components["schemas"]["PairCase"];
+            /** @description readers with a submitted read of the case */
+            readers: string[];
+            reader_a: components["schemas"]["PairReader"];
+            reader_b: components["schemas"]["PairReader"];
+            labels: components["schemas"]["PairLabel"][];
+            series: components["schemas"]["PairSeries"][];
+            structures: components["schemas"]["PairStructure"][];
+            levels: components["schemas"]["PairLevel"][];
+            grade_differences: number;
         };
         ReferenceInput: {
             grades: {
@@ -1826,6 +1935,48 @@ export interface operations {
             };
         };
     };
+    case_compare_readers: {
+        parameters: {
+            query: {
+                /** @description username of reader A */
+                a: string;
+                /** @description username of reader B */
+                b: string;
+            };
+            header?: never;
+            path: {
+                case_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadersComparison"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     v1_cases_consensus_labels_retrieve: {
         parameters: {
             query?: {
@@ -1850,6 +2001,40 @@ export interface operations {
                 };
             };
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    case_reader_mask: {
+        parameters: {
+            query?: {
+                format?: "bin" | "json";
+            };
+            header?: never;
+            path: {
+                case_id: string;
+                series_uid: string;
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
