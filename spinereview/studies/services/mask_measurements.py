@@ -10,18 +10,20 @@ else from the AI's sagittal mask of the case's model.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 
 from spinereview.ai.level_measurements import DISC_LABEL_NAME, VERTEBRAL_BODY_LABEL_NAME, label_values, muscle_fat_sources
 from spinereview.ai.models import AILevelMeasurement, AISegmentation, ModelVersion
 from spinereview.ai.selectors import model_version_for_case
 from spinereview.imaging.models import DicomSeries, DicomStudy
-from spinereview.imaging.selectors import series_slice_geometry
+from spinereview.imaging.selectors import series_orientation, series_slice_geometry
 from spinereview.morphometry import (
     AXIAL_QUANTITIES,
     SAGITTAL_QUANTITIES,
@@ -39,6 +41,7 @@ DELTA_QUANTITIES = AXIAL_QUANTITIES + SAGITTAL_QUANTITIES
 """Quantities whose reader-minus-AI difference is stored per level (names of AILevelMeasurement fields)."""
 
 Centres = dict[str, tuple[float, float, float]]
+CENTRES_CACHE_SECONDS = 24 * 3600
 
 
 def _slice_orientation(geometry: SeriesGeometry) -> str:
@@ -51,28 +54,46 @@ def _geometry(series: DicomSeries) -> SeriesGeometry:
     return SeriesGeometry.from_dicom_attributes(attributes)
 
 
+def _named_centres_cached(key: str, compute: Callable[[], tuple[Centres, str]]) -> tuple[Centres, str]:
+    """Disc centres of an immutable mask (a saved version, an AI result), computed once per mask:
+    masks are saved on every stroke, and naming the discs is the costly part of measuring one."""
+    cached = cache.get(key)
+    if cached is None:
+        try:
+            cached = compute()
+        except (ValueError, KeyError, OSError) as exc:
+            logger.info("%s does not name the disc levels: %s", key, exc)
+            cached = ({}, f"not readable: {exc}")
+        cache.set(key, cached, CENTRES_CACHE_SECONDS)
+    return cached  # type: ignore[no-any-return]
+
+
+def _sagittal_series(series_ids: set[Any]) -> list[DicomSeries]:
+    return [series for series in DicomSeries.objects.filter(pk__in=series_ids) if series_orientation(series=series) == "sagittal"]
+
+
 def _reader_sagittal_centres(assignment: Assignment, values: dict[str, int]) -> tuple[Centres, str]:
     """Disc centres named on the reader's newest sagittal mask, if it names all levels without doubt."""
     from spinereview.studies.services.segmentations import segmentation_labels_load
 
     if DISC_LABEL_NAME not in values or VERTEBRAL_BODY_LABEL_NAME not in values:
         return {}, ""
-    for version in assignment.segmentation_versions.select_related("series").order_by("-version"):
-        try:
-            geometry = _geometry(version.series)
-            if _slice_orientation(geometry) != "sagittal":
-                continue
-            named, flag = named_disc_centres(
-                segmentation_labels_load(version),
-                geometry,
+    versions = assignment.segmentation_versions
+    for series in _sagittal_series(set(versions.values_list("series_id", flat=True).distinct())):
+        version = versions.filter(series=series).order_by("-version").first()
+        if version is None:
+            continue
+        named, flag = _named_centres_cached(
+            f"sr:disc-centres:mask:{version.pk}",
+            lambda: named_disc_centres(
+                segmentation_labels_load(version),  # noqa: B023 - called at once, inside this iteration
+                _geometry(series),  # noqa: B023
                 disc_label=values[DISC_LABEL_NAME],
                 vertebral_body_label=values[VERTEBRAL_BODY_LABEL_NAME],
-            )
-        except (ValueError, OSError):
-            continue
+            ),
+        )
         if named and not flag:
             return named, f"your sagittal mask (version {version.version})"
-        return {}, ""
     return {}, ""
 
 
@@ -81,24 +102,22 @@ def _ai_sagittal_centres(assignment: Assignment) -> tuple[Centres, str, str]:
     model_version = model_version_for_case(case=assignment.case)
     if model_version is None:
         return {}, "", ""
-    for segmentation in AISegmentation.objects.filter(
-        series__study=assignment.case.dicom_study, model_version=model_version
-    ).select_related("series"):
-        try:
-            geometry = _geometry(segmentation.series)
-            if _slice_orientation(geometry) != "sagittal":
-                continue
-            values = label_values(segmentation.label_map)
-            named, flag = named_disc_centres(
-                np.load(Path(settings.MEDIA_ROOT) / segmentation.file_path),
-                geometry,
-                disc_label=values[DISC_LABEL_NAME],
-                vertebral_body_label=values[VERTEBRAL_BODY_LABEL_NAME],
-            )
-        except (ValueError, KeyError, OSError) as exc:
-            logger.info("AI sagittal mask %s does not name the levels: %s", segmentation.pk, exc)
-            continue
-        return named, f"the AI's sagittal mask ({model_version.version})", flag
+    segmentations = AISegmentation.objects.filter(series__study=assignment.case.dicom_study, model_version=model_version)
+    by_series = {segmentation.series_id: segmentation for segmentation in segmentations}
+    for series in _sagittal_series(set(by_series)):
+        segmentation = by_series[series.pk]
+        values = label_values(segmentation.label_map)
+        named, flag = _named_centres_cached(
+            f"sr:disc-centres:ai:{segmentation.pk}",
+            lambda: named_disc_centres(
+                np.load(Path(settings.MEDIA_ROOT) / segmentation.file_path),  # noqa: B023 - called at once
+                _geometry(series),  # noqa: B023
+                disc_label=values[DISC_LABEL_NAME],  # noqa: B023
+                vertebral_body_label=values[VERTEBRAL_BODY_LABEL_NAME],  # noqa: B023
+            ),
+        )
+        if named:
+            return named, f"the AI's sagittal mask ({model_version.version})", flag
     return {}, "", ""
 
 
