@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from ml.labels import DURAL_SAC, INTERVERTEBRAL_DISC, LEVELS, PARASPINAL_MUSCLE_LEFT, PARASPINAL_MUSCLE_RIGHT, SPINAL_CANAL, VERTEBRAL_BODY
 from ml.phantom import phantom_spec_random, render_phantom
 from ml.phantom.render import SeriesGeometry as PhantomGeometry
@@ -116,7 +118,8 @@ def main() -> None:
         args.repeat,
         lambda: axial_level_rows(axial.labels, ax_geometry, named, label_values=label_values, image=axial.image, intensity_model=model),
     )
-    pair = FatWater(axial.image, axial.image, ax_geometry)  # a fat/water pair on a grid of its own: resampled at each muscle pixel
+    image = axial.image.astype(np.float64)
+    pair = FatWater(image, image, ax_geometry)  # a fat/water pair on a grid of its own: resampled at each muscle pixel
     timings["axial_level_rows, fat/water (per save)"], _ = _timed(
         args.repeat, lambda: axial_level_rows(axial.labels, ax_geometry, named, label_values=label_values, fat_water=pair)
     )
