@@ -24,14 +24,17 @@ if missing), CELERY_BROKER_URL (default redis://127.0.0.1:6379/15). The media fo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,12 +129,14 @@ def _bench_args(bench: Any, argv: list[str]) -> argparse.Namespace:
     return captured["a"]
 
 
-def _spinereview(args: argparse.Namespace, bench: Any, gen: Any, bench_argv: list[str]) -> dict[str, Any]:
+@contextlib.contextmanager
+def _spinereview(args: argparse.Namespace, gen: Any) -> Iterator[dict[str, Any]]:
+    """gunicorn serving SpineReview with the benchmark study stored; yields the target (root, study, headers)."""
     out_dir = Path(args.out).resolve()
     env = dict(
         os.environ,
         DEBUG="0",
-        SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only-secret-key-not-for-production"),
+        SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),  # a throwaway key (placeholders are refused)
         DATABASE_URL=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/spinereview_bench"),
         CELERY_BROKER_URL=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15"),
         SPINEREVIEW_MEDIA_ROOT=str(out_dir / "media"),
@@ -144,20 +149,34 @@ def _spinereview(args: argparse.Namespace, bench: Any, gen: Any, bench_argv: lis
     if args.fresh:
         shutil.rmtree(out_dir / "media", ignore_errors=True)
     subprocess.run([python, "manage.py", "migrate", "--verbosity", "0"], cwd=REPO, env=env, check=True)
-    key = subprocess.run(
-        [python, "manage.py", "shell", "-c",
-         "from rest_framework.authtoken.models import Token; from spinereview.accounts.models import User;"
-         "u, _ = User.objects.get_or_create(username='bench', defaults={'is_staff': True, 'is_superuser': True});"
-         "print(Token.objects.get_or_create(user=u)[0].key)"],
-        cwd=REPO, env=env, check=True, capture_output=True, text=True,
-    ).stdout.strip().splitlines()[-1]
+    key = (
+        subprocess.run(
+            [
+                python,
+                "manage.py",
+                "shell",
+                "-c",
+                "from rest_framework.authtoken.models import Token; from spinereview.accounts.models import User;"
+                "u, _ = User.objects.get_or_create(username='bench', defaults={'is_staff': True, 'is_superuser': True});"
+                "print(Token.objects.get_or_create(user=u)[0].key)",
+            ],
+            cwd=REPO,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     headers = {"Authorization": f"Token {key}"}
     log = open(out_dir / "gunicorn.log", "wb")  # noqa: SIM115 - open for the server's lifetime
-    server = subprocess.Popen(
-        [python, "-m", "gunicorn", "spinereview.wsgi", "--bind", f"127.0.0.1:{args.port}", "--workers", str(args.workers),
-         "--worker-class", "gthread", "--threads", str(args.threads), "--keep-alive", "30"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    command = [python, "-m", "gunicorn", "spinereview.wsgi", "--bind", f"127.0.0.1:{args.port}"]
+    if args.workers:
+        command += ["--workers", str(args.workers)]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    server = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     root = f"http://127.0.0.1:{args.port}/dicomweb"
     try:
         _wait(f"{root}/studies?limit=1", headers)
@@ -165,8 +184,7 @@ def _spinereview(args: argparse.Namespace, bench: Any, gen: Any, bench_argv: lis
         import httpx
 
         found = httpx.get(f"{root}/studies", params={"StudyInstanceUID": study}, headers=headers, timeout=30).json()
-        patient_id = found[0]["00100020"]["Value"][0]
-        return {"runs": [_run_bench(bench, root, "spinereview", study, patient_id, headers, bench_argv) for _ in range(args.runs)]}
+        yield {"label": "spinereview", "root": root, "study": study, "patient_id": found[0]["00100020"]["Value"][0], "headers": headers}
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -193,22 +211,53 @@ def _create_database(python: str, url: str, *, fresh: bool) -> None:
     subprocess.run([python, "-c", script, name, admin_url, "1" if fresh else "0"], check=True)
 
 
-def _orthanc(args: argparse.Namespace, bench: Any, gen: Any, bench_argv: list[str]) -> dict[str, Any] | None:
+def _orthanc_start(anchor: Path, port: int) -> subprocess.Popen[bytes]:
+    """Our own Orthanc (never a system service): the shared anchor config with its own port and store.
+
+    Orthanc 1.10 cannot choose its listening address, so the shared shim (bind_loopback.c) binds it to
+    127.0.0.1, as start_orthanc.sh does; the port is private so that runs beside others never collide.
+    """
+    shim = anchor / "bind_loopback.so"
+    if not shim.exists():
+        subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(shim), str(SHARED_BENCH / "bind_loopback.c"), "-ldl"], check=True)
+    config = json.loads((SHARED_BENCH / "orthanc-anchor.json").read_text().replace("$ANCHOR_DIR", str(anchor)))
+    config["HttpPort"] = port
+    (anchor / "orthanc.json").write_text(json.dumps(config, indent=2))
+    log = open(anchor / "orthanc.log", "wb")  # noqa: SIM115 - open for the server's lifetime
+    server = subprocess.Popen(
+        ["/usr/sbin/Orthanc", str(anchor / "orthanc.json")],
+        cwd=anchor,
+        env=dict(os.environ, LD_PRELOAD=str(shim)),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    return server
+
+
+@contextlib.contextmanager
+def _orthanc(args: argparse.Namespace, gen: Any) -> Iterator[dict[str, Any] | None]:
+    """Our Orthanc with the benchmark study stored; yields the target, or None when Orthanc is not installed."""
     if not Path("/usr/sbin/Orthanc").exists() or not Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so").exists():
         print("# Orthanc with the DICOMweb plugin is not installed (apt-get install orthanc orthanc-dicomweb); skipped")
-        return None
+        yield None
+        return
     anchor = Path(args.out).resolve() / "orthanc"
     if args.fresh:
         shutil.rmtree(anchor, ignore_errors=True)
     anchor.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, ANCHOR_DIR=str(anchor))
-    subprocess.run(["sh", str(SHARED_BENCH / "start_orthanc.sh")], env=env, check=True)
+    server = _orthanc_start(anchor, args.orthanc_port)
     try:
-        root = "http://127.0.0.1:8042/dicom-web"
+        root = f"http://127.0.0.1:{args.orthanc_port}/dicom-web"
+        _wait(f"http://127.0.0.1:{args.orthanc_port}/system", {})
         study = _stow_study(gen, root, {})
-        return {"runs": [_run_bench(bench, root, "orthanc", study, "ANCHOR-LSPINE-001", {}, bench_argv) for _ in range(args.runs)]}
+        yield {"label": "orthanc", "root": root, "study": study, "patient_id": "ANCHOR-LSPINE-001", "headers": {}}
     finally:
-        subprocess.run(["sh", str(SHARED_BENCH / "stop_orthanc.sh")], env=env, check=False)
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 def _median(values: list[float]) -> float:
@@ -238,8 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "var" / "bench-dicomweb"))
     parser.add_argument("--server-python", default=str(REPO / ".venv" / "bin" / "python"))
     parser.add_argument("--port", type=int, default=8071)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
+    parser.add_argument("--orthanc-port", type=int, default=8742, help="port of the Orthanc this script starts (its own, on 127.0.0.1)")
+    parser.add_argument("--workers", type=int, default=0, help="gunicorn worker processes (default: gunicorn.conf.py's)")
+    parser.add_argument("--threads", type=int, default=0, help="threads per gunicorn worker (default: gunicorn.conf.py's)")
+    parser.add_argument("--bench-args", default="", help="extra arguments for dicomweb_bench.py, e.g. '--frame-reps 4'")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--fresh", action="store_true", help="start from an empty database, media folder and Orthanc store")
     parser.add_argument("--no-orthanc", action="store_true")
@@ -248,12 +299,27 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).mkdir(parents=True, exist_ok=True)
     bench, gen = _load_shared()
     bench_argv = ["-n", "10", "--frame-reps", "3", "--series-reps", "3"] if args.quick else []
-    ours = _spinereview(args, bench, gen, bench_argv)
-    theirs = None if args.no_orthanc else _orthanc(args, bench, gen, bench_argv)
-    result = {"spinereview": ours, "orthanc": theirs}
-    (Path(args.out) / "compare.json").write_text(json.dumps(result))
-    if theirs:
-        print(ratio_table(ours, theirs, bench))
+    if args.bench_args:
+        bench_argv += args.bench_args.split()
+    results: dict[str, dict[str, Any] | None] = {"spinereview": {"runs": []}, "orthanc": None}
+    with contextlib.ExitStack() as stack:
+        targets = [stack.enter_context(_spinereview(args, gen))]
+        if not args.no_orthanc:
+            orthanc = stack.enter_context(_orthanc(args, gen))
+            if orthanc is not None:
+                targets.append(orthanc)
+                results["orthanc"] = {"runs": []}
+        # Interleaved (A B, B A, A B, ...): both servers see the same drift in the shared machine's load.
+        for run in range(args.runs):
+            for target in targets if run % 2 == 0 else targets[::-1]:
+                out = _run_bench(
+                    bench, target["root"], target["label"], target["study"], target["patient_id"], target["headers"], bench_argv
+                )
+                results[target["label"]]["runs"].append(out)  # type: ignore[index]
+    (Path(args.out) / "compare.json").write_text(json.dumps(results))
+    if results["orthanc"]:
+        print(f"# medians of {args.runs} interleaved run(s) per server")
+        print(ratio_table(results["spinereview"], results["orthanc"], bench))  # type: ignore[arg-type]
     return 0
 
 

@@ -15,6 +15,7 @@ SPINEREVIEW_DICOMWEB_CORS_ORIGINS, comma-separated, ``*`` for any; empty: same o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -139,11 +140,12 @@ _VISIBLE = _TtlCache(30, 8192)
 _INSTANCES = _TtlCache(300, 8192)
 _METADATA = _TtlCache(300, 256)
 _QIDO = _TtlCache(30, 1024)
+_SERIES_INSTANCES = _TtlCache(300, 256)
 
 
 def caches_clear() -> None:
     """Forget cached tokens, visibility and instances (tests; after revoking access in a hurry)."""
-    for cache in (_TOKENS, _VISIBLE, _INSTANCES, _METADATA, _QIDO):
+    for cache in (_TOKENS, _VISIBLE, _INSTANCES, _METADATA, _QIDO, _SERIES_INSTANCES):
         cache.clear()
 
 
@@ -274,8 +276,13 @@ class MediaRange:
 
 def accept_parse(header: str | None) -> list[MediaRange]:
     """The Accept header as media ranges, highest q first (header order kept among equals)."""
+    return list(_accept_parse(header))
+
+
+@functools.lru_cache(maxsize=256)  # a viewer sends the same few headers with every request
+def _accept_parse(header: str | None) -> tuple[MediaRange, ...]:
     if not header or not header.strip():
-        return [MediaRange("*/*", {}, 1.0)]
+        return (MediaRange("*/*", {}, 1.0),)
     ranges = []
     for part in _split_outside_quotes(header, ","):
         pieces = _split_outside_quotes(part, ";")
@@ -290,7 +297,7 @@ def accept_parse(header: str | None) -> list[MediaRange]:
         except ValueError:
             q = 1.0
         ranges.append(MediaRange(pieces[0].strip().lower(), params, q))
-    return sorted(ranges, key=lambda r: -r.q)
+    return tuple(sorted(ranges, key=lambda r: -r.q))
 
 
 def _split_outside_quotes(text: str, separator: str) -> list[str]:
@@ -345,7 +352,11 @@ def _instance_transfer_syntax(ranges: list[MediaRange], stored: str) -> str:
     for media in ranges:
         if media.media_type in ("*/*", "multipart/*"):
             return stored if stored == EXPLICIT_VR_LITTLE_ENDIAN else EXPLICIT_VR_LITTLE_ENDIAN
-        if media.media_type == "multipart/related" and media.params.get("type", "application/dicom") in ("application/dicom", "application/*", "*/*"):
+        if media.media_type == "multipart/related" and media.params.get("type", "application/dicom") in (
+            "application/dicom",
+            "application/*",
+            "*/*",
+        ):
             wanted = media.params.get("transfer-syntax", EXPLICIT_VR_LITTLE_ENDIAN)
             if wanted in ("*", stored):
                 return stored
@@ -358,29 +369,69 @@ def _instance_transfer_syntax(ranges: list[MediaRange], stored: str) -> str:
     )
 
 
+# What a retrieve needs of an instance row (the DICOM JSON is not read: it is most of the row).
+_RETRIEVE_FIELDS = ("sop_instance_uid", "transfer_syntax_uid", "file_path")
+
+
 def _multipart_instances(request: HttpRequest, instances: Iterable[DicomInstance]) -> HttpResponseBase:
+    """The instances as multipart/related application/dicom, streamed file by file.
+
+    Instances sent as stored are read whole from their files (one read each, no copy into a joined
+    part) and the response carries a Content-Length, so the server sends it as is rather than chunked.
+    """
     instances = list(instances)
     if not instances:
         raise DicomwebError(404, "Nothing to retrieve")
     ranges = accept_parse(request.headers.get("Accept"))
     syntaxes = [_instance_transfer_syntax(ranges, i.transfer_syntax_uid) for i in instances]
     boundary = hashlib.sha256(b"".join(i.sop_instance_uid.encode() for i in instances)).hexdigest()[:32]
+    heads = [f"--{boundary}\r\nContent-Type: application/dicom; transfer-syntax={syntax}\r\n\r\n".encode() for syntax in syntaxes]
+    closing = f"--{boundary}--\r\n".encode()
+    as_stored = [syntax == instance.transfer_syntax_uid for instance, syntax in zip(instances, syntaxes, strict=True)]
+    length: int | None = None
+    if all(as_stored):
+        try:
+            length = sum(len(head) + _path(instance).stat().st_size + 2 for head, instance in zip(heads, instances, strict=True)) + len(
+                closing
+            )
+        except OSError:
+            length = None  # a missing file fails below, where the body is read
 
     def body() -> Iterator[bytes]:
-        for instance, syntax in zip(instances, syntaxes, strict=True):
-            data = _path(instance).read_bytes() if syntax == instance.transfer_syntax_uid else _explicit_little_endian(instance)
-            # One chunk per instance: fewer writes to the socket than header, body and CRLF apart.
-            yield b"".join((f"--{boundary}\r\nContent-Type: application/dicom; transfer-syntax={syntax}\r\n\r\n".encode(), data, b"\r\n"))
-        yield f"--{boundary}--\r\n".encode()
+        # One chunk per instance (CRLF, part header, file): no small write after a large one for Nagle's
+        # algorithm to hold back until the client acknowledges.
+        lead = b""
+        for instance, head, stored in zip(instances, heads, as_stored, strict=True):
+            yield b"".join((lead, head, _path(instance).read_bytes() if stored else _explicit_little_endian(instance)))
+            lead = b"\r\n"
+        yield lead + closing
 
     single = syntaxes[0] if len(set(syntaxes)) == 1 else None
-    content_type = 'multipart/related; type="application/dicom"' + (f"; transfer-syntax={single}" if single else "") + f"; boundary={boundary}"
-    return StreamingHttpResponse(body(), content_type=content_type)
+    content_type = (
+        'multipart/related; type="application/dicom"' + (f"; transfer-syntax={single}" if single else "") + f"; boundary={boundary}"
+    )
+    response = StreamingHttpResponse(body(), content_type=content_type)
+    if length is not None:
+        response["Content-Length"] = str(length)
+    return response
 
 
 # --- QIDO-RS ----------------------------------------------------------------------------------
 
-_STUDY_TAGS = ("00080005", "00080020", "00080030", "00080050", "00080090", "00100010", "00100020", "00100030", "00100040", "0020000D", "00200010", "00081030")
+_STUDY_TAGS = (
+    "00080005",
+    "00080020",
+    "00080030",
+    "00080050",
+    "00080090",
+    "00100010",
+    "00100020",
+    "00100030",
+    "00100040",
+    "0020000D",
+    "00200010",
+    "00081030",
+)
 _SERIES_TAGS = ("00080005", "00080060", "0008103E", "00080021", "00080031", "0020000E", "00200011", "0020000D")
 _INSTANCE_TAGS = ("00080005", "00080016", "00080018", "00200013", "00280010", "00280011", "00280100", "00280008", "0020000E", "0020000D")
 
@@ -398,7 +449,9 @@ def _visible_studies(user: User) -> QuerySet[DicomStudy]:
 
 def _sample(model_filter: str) -> Subquery:
     return Subquery(
-        DicomInstance.objects.filter(**{model_filter: OuterRef("pk")}).order_by("slice_position_mm", "instance_number").values("dicom_json")[:1],
+        DicomInstance.objects.filter(**{model_filter: OuterRef("pk")})
+        .order_by("slice_position_mm", "instance_number")
+        .values("dicom_json")[:1],
         output_field=JSONField(),
     )
 
@@ -432,7 +485,9 @@ def _study_rows(request: HttpRequest, studies: QuerySet[DicomStudy]) -> list[tup
     )
     studies_list = list(annotated)
     modalities: dict[Any, set[str]] = {}
-    for study_id, modality in DicomSeries.objects.filter(study__in=[s.pk for s in studies_list]).values_list("study_id", "modality").distinct():
+    for study_id, modality in (
+        DicomSeries.objects.filter(study__in=[s.pk for s in studies_list]).values_list("study_id", "modality").distinct()
+    ):
         modalities.setdefault(study_id, set()).add(modality)
     rows = []
     base = _base(request)
@@ -453,7 +508,11 @@ def _study_rows(request: HttpRequest, studies: QuerySet[DicomStudy]) -> list[tup
 def _series_rows(request: HttpRequest, series_qs: QuerySet[DicomSeries]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     rows = []
     base = _base(request)
-    for series in series_qs.select_related("study").order_by("series_number", "created").annotate(sample=_sample("series"), n_instances=Count("instances")):
+    for series in (
+        series_qs.select_related("study")
+        .order_by("series_number", "created")
+        .annotate(sample=_sample("series"), n_instances=Count("instances"))
+    ):
         sample: dict[str, Any] = series.sample or {}  # type: ignore[attr-defined]
         study_uid = series.study.study_instance_uid
         row = {tag: sample[tag] for tag in _SERIES_TAGS if tag in sample}
@@ -485,12 +544,13 @@ def _query(request: HttpRequest) -> QidoQuery:
 
 
 def _qido(request: HttpRequest, user: User, build: Callable[[], HttpResponseBase]) -> HttpResponseBase:
-    """A search answer, cached per process under (query, user, newest stored instance) for 30 s.
+    """A search answer, cached per process under (query, user, import generation) for 30 s.
 
-    Any import adds an instance and so changes the key: a search never misses a stored study.
-    A user's own answers are reused for at most 30 s, the same bound as the visibility cache.
+    Every import that stores an instance changes the generation (a file under MEDIA_ROOT, read
+    without a database query): a search never misses a stored study. A user's own answers are
+    reused for at most 30 s, the same bound as the visibility cache.
     """
-    newest = DicomInstance.objects.order_by("-created").values_list("created", flat=True).first()
+    newest = selectors.instances_generation()
     key = (request.get_full_path(), request.get_host(), "staff" if user.is_staff else user.pk, newest)
     cached = _QIDO.get(key)
     if cached is not None:
@@ -547,12 +607,24 @@ def study(request: HttpRequest, user: User, study_uid: str) -> HttpResponseBase:
     if request.method == "POST":
         return _stow(request, user, study_uid=study_uid)
     found = _study(user, study_uid)
-    return _multipart_instances(request, DicomInstance.objects.filter(series__study=found).order_by("series__series_number", "slice_position_mm"))
+    instances = (
+        DicomInstance.objects.filter(series__study=found).order_by("series__series_number", "slice_position_mm").only(*_RETRIEVE_FIELDS)
+    )
+    return _multipart_instances(request, instances)
 
 
 @dicomweb_endpoint(("GET",))
 def series_retrieve(request: HttpRequest, user: User, study_uid: str, series_uid: str) -> HttpResponseBase:
-    return _multipart_instances(request, selectors.series_instances(series=_series(user, study_uid, series_uid)))
+    # The series' files, cached per process under the import generation (any import changes it, so a
+    # new instance is never left out); access is checked on every request as _series does.
+    key = (study_uid, series_uid, selectors.instances_generation())
+    instances: list[DicomInstance] | None = _SERIES_INSTANCES.get(key)
+    if instances is None:
+        instances = list(selectors.series_instances(series=_series(user, study_uid, series_uid)).only(*_RETRIEVE_FIELDS))
+        _SERIES_INSTANCES.put(key, instances)
+    elif not user.is_staff and not _visible(user, study_uid):
+        raise DicomwebError(404, "No such study, or you may not see it")
+    return _multipart_instances(request, instances)
 
 
 @dicomweb_endpoint(("GET",))
@@ -582,7 +654,10 @@ def _metadata(request: HttpRequest, instances: QuerySet[DicomInstance]) -> HttpR
                 item = dict(instance.dicom_json)
                 frames = int((item.get("00280008", {}).get("Value") or [1])[0] or 1)
                 frame_list = ",".join(str(n) for n in range(1, frames + 1))
-                item["7FE00010"] = {"vr": "OW", "BulkDataURI": f"{base}/studies/{study_uid}/series/{series_uid}/instances/{instance.sop_instance_uid}/frames/{frame_list}"}
+                item["7FE00010"] = {
+                    "vr": "OW",
+                    "BulkDataURI": f"{base}/studies/{study_uid}/series/{series_uid}/instances/{instance.sop_instance_uid}/frames/{frame_list}",
+                }
                 payload.append(item)
             body = json.dumps(payload, separators=(",", ":")).encode()
             _METADATA.put((etag, base), body)
@@ -640,7 +715,12 @@ def _frame_choice(ranges: list[MediaRange], stored: str) -> tuple[str, str]:
         else:
             continue
         wanted = media.params.get("transfer-syntax")
-        if compressed_type and wanted in ("*", stored) and part_type != "application/octet-stream" and _type_matches(part_type, compressed_type):
+        if (
+            compressed_type
+            and wanted in ("*", stored)
+            and part_type != "application/octet-stream"
+            and _type_matches(part_type, compressed_type)
+        ):
             return compressed_type, stored
         if compressed_type and wanted == stored and part_type == "application/octet-stream":
             return "application/octet-stream", stored
@@ -649,7 +729,8 @@ def _frame_choice(ranges: list[MediaRange], stored: str) -> tuple[str, str]:
     raise DicomwebError(
         406,
         'Frames are served as multipart/related; type="application/octet-stream" (uncompressed, transfer-syntax '
-        f"{EXPLICIT_VR_LITTLE_ENDIAN} or *)" + (f', or type="{compressed_type}" with transfer-syntax=* or {stored}' if compressed_type else ""),
+        f"{EXPLICIT_VR_LITTLE_ENDIAN} or *)"
+        + (f', or type="{compressed_type}" with transfer-syntax=* or {stored}' if compressed_type else ""),
     )
 
 
@@ -691,7 +772,11 @@ def _frames(instance: DicomInstance, numbers: list[int], syntax: str) -> list[by
     if syntax != EXPLICIT_VR_LITTLE_ENDIAN:
         fragments = list(generate_frames(dataset.PixelData, number_of_frames=count))
         return [fragments[n - 1] for n in numbers]
-    if instance.transfer_syntax_uid == EXPLICIT_VR_LITTLE_ENDIAN and int(dataset.BitsAllocated) in (8, 16) and dataset.get("SamplesPerPixel", 1) == 1:
+    if (
+        instance.transfer_syntax_uid == EXPLICIT_VR_LITTLE_ENDIAN
+        and int(dataset.BitsAllocated) in (8, 16)
+        and dataset.get("SamplesPerPixel", 1) == 1
+    ):
         # Stored uncompressed little endian: the frame is a slice of the pixel bytes, no decoding.
         size = int(dataset.Rows) * int(dataset.Columns) * int(dataset.BitsAllocated) // 8
         raw = dataset.PixelData
@@ -711,13 +796,14 @@ def instance_frames(request: HttpRequest, user: User, study_uid: str, series_uid
     def build() -> HttpResponseBase:
         parts = _frames(instance, numbers, syntax)
         boundary = hashlib.sha256(f"{sop_uid}|{frames}".encode()).hexdigest()[:32]
-        body = bytearray()
+        head = f"--{boundary}\r\nContent-Type: {part_type}; transfer-syntax={syntax}\r\n\r\n".encode()
+        chunks: list[bytes] = []
         for part in parts:
-            body += f"--{boundary}\r\nContent-Type: {part_type}; transfer-syntax={syntax}\r\n\r\n".encode()
-            body += part
-            body += b"\r\n"
-        body += f"--{boundary}--\r\n".encode()
-        return HttpResponse(bytes(body), content_type=f'multipart/related; type="{part_type}"; transfer-syntax={syntax}; boundary={boundary}')
+            chunks += (head, part, b"\r\n")
+        chunks.append(f"--{boundary}--\r\n".encode())
+        return HttpResponse(
+            b"".join(chunks), content_type=f'multipart/related; type="{part_type}"; transfer-syntax={syntax}; boundary={boundary}'
+        )
 
     return _immutable(request, f"frames|{sop_uid}|{frames}|{syntax}", build)
 
@@ -797,11 +883,17 @@ def _rendered_response(request: HttpRequest, instance: DicomInstance, frame: int
     media_type = _rendered_type(request)
     params = {k: str(v) for k, v in request.GET.items() if k in ("window", "viewport", "quality")}
     key = f"rendered|{instance.sop_instance_uid}|{frame}|{thumbnail}|{media_type}|{sorted(params.items())}"
-    return _immutable(request, key, lambda: HttpResponse(_render(instance, frame, params, thumbnail=thumbnail, media_type=media_type), content_type=media_type))
+    return _immutable(
+        request,
+        key,
+        lambda: HttpResponse(_render(instance, frame, params, thumbnail=thumbnail, media_type=media_type), content_type=media_type),
+    )
 
 
 @dicomweb_endpoint(("GET",))
-def instance_rendered(request: HttpRequest, user: User, study_uid: str, series_uid: str, sop_uid: str, frames: str = "1") -> HttpResponseBase:
+def instance_rendered(
+    request: HttpRequest, user: User, study_uid: str, series_uid: str, sop_uid: str, frames: str = "1"
+) -> HttpResponseBase:
     numbers = _frame_numbers(frames)
     if len(numbers) != 1:
         raise DicomwebError(400, "Render one frame at a time")
@@ -911,11 +1003,10 @@ def _stow(request: HttpRequest, user: User, *, study_uid: str | None) -> HttpRes
         raise DicomwebError(413, f"At most {MAX_STOW_BYTES >> 20} MiB per STOW-RS request")
     parts = multipart_parts(request.read(MAX_STOW_BYTES + 1), request.headers.get("Content-Type", ""))
     sources = [ImportSource(name=f"part {n}", data=content) for n, (_, content) in enumerate(parts, start=1)]
-    referenced = {source.name: _referenced_uids(source.data) for source in sources}
     if study_uid is not None:
-        wrong = [source.name for source in sources if not _in_study(source.data, study_uid)]
+        wrong = [source for source in sources if not _in_study(source.data, study_uid)]
         if wrong:
-            failed = [_sop_item(*referenced[name], {"00081197": {"vr": "US", "Value": [0xA900]}}) for name in wrong]
+            failed = [_sop_item(*_referenced_uids(source.data), {"00081197": {"vr": "US", "Value": [0xA900]}}) for source in wrong]
             return JsonResponse({"00081198": {"vr": "SQ", "Value": failed}}, status=409, content_type=DICOM_JSON)
     try:
         result = cases_import(sources=sources, reader_study=reader_study)
@@ -925,21 +1016,29 @@ def _stow(request: HttpRequest, user: User, *, study_uid: str | None) -> HttpRes
         for source in sources:
             # 0xC000: cannot understand; 0x0110: processing failure (refused with the rest of the batch).
             code = 0xC000 if source.name in reasons else 0x0110
-            failed.append(_sop_item(*referenced[source.name], {"00081197": {"vr": "US", "Value": [code]}}))
+            failed.append(_sop_item(*_referenced_uids(source.data), {"00081197": {"vr": "US", "Value": [code]}}))
         logger.info("STOW-RS refused %d instance(s)", len(sources))
         response = JsonResponse({"00081198": {"vr": "SQ", "Value": failed}}, status=409, content_type=DICOM_JSON)
-        response["Warning"] = f'299 SpineReview: "{exc.message} ' + "; ".join(f"{k}: {v}" for k, v in reasons.items()).replace('"', "'")[:900] + '"'
+        response["Warning"] = (
+            f'299 SpineReview: "{exc.message} ' + "; ".join(f"{k}: {v}" for k, v in reasons.items()).replace('"', "'")[:900] + '"'
+        )
         return response
     base = _base(request)
-    stored = dict(result.stored_sop_instance_uids)
-    by_new = {i.sop_instance_uid: i for i in DicomInstance.objects.select_related("series__study").filter(sop_instance_uid__in=list(stored.values()))}
-    items = []
-    for source in sources:
-        sop_class, original = referenced[source.name]
-        new = stored.get(original, "")
-        instance = by_new.get(new)
-        url = f"{base}/studies/{instance.series.study.study_instance_uid}/series/{instance.series.series_instance_uid}/instances/{new}" if instance else ""
-        items.append(_sop_item(sop_class, new, {"00081190": {"vr": "UR", "Value": [url]}} if url else None))
+    items = [
+        _sop_item(
+            stored.sop_class_uid,
+            stored.sop_instance_uid,
+            {
+                "00081190": {
+                    "vr": "UR",
+                    "Value": [
+                        f"{base}/studies/{stored.study_instance_uid}/series/{stored.series_instance_uid}/instances/{stored.sop_instance_uid}"
+                    ],
+                }
+            },
+        )
+        for stored in result.stored_instances  # one per part, in the order sent
+    ]
     payload: dict[str, Any] = {"00081199": {"vr": "SQ", "Value": items}}
     if len(result.study_instance_uids) == 1:
         payload["00081190"] = {"vr": "UR", "Value": [f"{base}/studies/{result.study_instance_uids[0]}"]}

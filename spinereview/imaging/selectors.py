@@ -28,6 +28,17 @@ def dicom_study_visible_to(*, user: User, study_instance_uid: str) -> bool:
     ).exists()
 
 
+GENERATION_FILE = "dicom/.generation"
+
+
+def instances_generation() -> str:
+    """A token that changes whenever an import stores instances (services.instances_generation_bump); "" before any."""
+    try:
+        return (Path(settings.MEDIA_ROOT) / GENERATION_FILE).read_text()
+    except OSError:
+        return ""
+
+
 def series_get(*, study_instance_uid: str, series_instance_uid: str) -> DicomSeries:
     try:
         return DicomSeries.objects.select_related("study").get(

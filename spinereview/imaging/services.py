@@ -14,16 +14,19 @@ import secrets
 import uuid
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pydicom
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 from pydicom.uid import (
     JPEG2000,
     DeflatedExplicitVRLittleEndian,
@@ -50,7 +53,7 @@ from spinereview.imaging.models import (
     StudyReidentification,
 )
 from spinereview.imaging.nifti import NiftiError, NiftiVolume, affine_override, labels_zyx, nifti_read, nifti_to_dicom_series
-from spinereview.imaging.selectors import series_get_by_original_uid
+from spinereview.imaging.selectors import GENERATION_FILE, series_get_by_original_uid
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +95,9 @@ class ParsedInstance:
     data: bytes
     dataset: Dataset
     slice_position_mm: float | None
+    # Top-level elements as read (Explicit VR Little Endian files): those de-identification leaves
+    # unchanged are written back as they came, without re-encoding (see _encoded).
+    raw_elements: Mapping[BaseTag, RawDataElement] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,19 @@ class ImportResult:
     instances_skipped: int
     # (SOPInstanceUID as sent, SOPInstanceUID as stored after de-identification), in the order given.
     stored_sop_instance_uids: tuple[tuple[str, str], ...] = ()
+    # Where each instance of the batch is stored, in the order given (the same instance twice: twice).
+    stored_instances: tuple[StoredInstance, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredInstance:
+    """One imported (or already stored) instance: its original SOPInstanceUID and its de-identified UIDs."""
+
+    original_sop_instance_uid: str
+    sop_class_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
 
 
 def uid_is_valid(uid: str) -> bool:
@@ -171,6 +190,12 @@ def slice_position_mm(dataset: Dataset) -> float | None:
 def _parse(source: ImportSource) -> ParsedInstance:
     try:
         dataset = pydicom.dcmread(io.BytesIO(source.data))
+        raw_elements: dict[BaseTag, RawDataElement] = {}
+        if dataset.original_encoding == (False, True):
+            for tag in dataset.keys():  # noqa: SIM118 - iterating the dataset itself would decode every element
+                raw = dataset.get_item(tag)
+                if isinstance(raw, RawDataElement) and raw.VR not in (None, "SQ") and raw.length != 0xFFFFFFFF:
+                    raw_elements[tag] = raw
         # pydicom decodes elements lazily: touch every one now, so a corrupt element is this file's
         # error here rather than an exception later in de-identification or indexing.
         for element in dataset.iterall():
@@ -212,7 +237,9 @@ def _parse(source: ImportSource) -> ParsedInstance:
     expected = (int(dataset.Rows), int(dataset.Columns)) if frames == 1 else (frames, int(dataset.Rows), int(dataset.Columns))
     if tuple(pixels.shape[: len(expected)]) != expected:
         raise ValueError(f"pixel data shape {pixels.shape} does not match Rows/Columns/NumberOfFrames {expected}")
-    return ParsedInstance(source_name=source.name, data=source.data, dataset=dataset, slice_position_mm=slice_position_mm(dataset))
+    return ParsedInstance(
+        source_name=source.name, data=source.data, dataset=dataset, slice_position_mm=slice_position_mm(dataset), raw_elements=raw_elements
+    )
 
 
 def parse_sources(sources: Iterable[ImportSource]) -> list[ParsedInstance]:
@@ -234,13 +261,16 @@ def parse_sources(sources: Iterable[ImportSource]) -> list[ParsedInstance]:
     return parsed
 
 
+_BINARY_VRS = frozenset(("OB", "OW", "OF", "OD", "OL", "OV", "UN"))
+
+
 def _dicom_json(dataset: Dataset) -> dict[str, object]:
-    without_pixels = Dataset()
+    """DICOM JSON (pydicom's to_json_dict) of every attribute but pixel data and other binary values."""
+    result: dict[str, object] = {}
     for element in dataset:
-        if element.tag.group == 0x7FE0 or element.VR in ("OB", "OW", "OF", "OD", "OL", "OV", "UN"):
+        if element.tag.group == 0x7FE0 or element.VR in _BINARY_VRS:
             continue
-        without_pixels.add(element)
-    result: dict[str, object] = without_pixels.to_json_dict()
+        result[f"{element.tag:08X}"] = element.to_json_dict(None, 1024)
     result["00020010"] = {"vr": "UI", "Value": [str(dataset.file_meta.TransferSyntaxUID)]}
     return result
 
@@ -274,6 +304,11 @@ def _write_atomically(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(f"{path.suffix}.{uuid.uuid4().hex}.partial")  # unique: concurrent imports never share it
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def instances_generation_bump() -> None:
+    """Change the import generation that cached DICOMweb searches are keyed on (selectors.instances_generation)."""
+    _write_atomically(Path(settings.MEDIA_ROOT) / GENERATION_FILE, uuid.uuid4().hex.encode())
 
 
 # Pseudonymous dates lie 1 to 10 years before the real ones (never 0: the CheckConstraint says so).
@@ -319,9 +354,12 @@ class _Pseudonymizer:
             self._uids[original] = self._new_uids[original] = _new_uid()
         return self._uids[original]
 
+    def is_new(self, original: str) -> bool:
+        """Whether ``original`` got its pseudonym in this import (so nothing can be stored under it yet)."""
+        return original in self._new_uids
+
     def flush(self) -> None:
         PseudonymousUid.objects.bulk_create(PseudonymousUid(original_uid=o, uid=u) for o, u in self._new_uids.items())
-        self._new_uids.clear()
 
     def patient_for(self, dataset: Dataset) -> PseudonymousPatient:
         key, patient_id = self._patient_key(dataset)
@@ -347,20 +385,41 @@ class _Deidentified:
     original_sop_instance_uid: str
     original_accession_number: str
     original_study_date: str
+    dicom_json: dict[str, object]  # of the de-identified dataset
+
+
+def _snapshot(value: object) -> object:
+    return list(value) if isinstance(value, MultiValue) else value
 
 
 def _deidentified(item: ParsedInstance, pseudonymizer: _Pseudonymizer) -> _Deidentified:
     """The instance de-identified (PS3.15 Basic Profile, see deid.py), re-encoded, with its original study identifiers."""
     ds = item.dataset
-    originals = (str(ds.StudyInstanceUID), str(ds.SOPInstanceUID), str(ds.get("AccessionNumber", "") or "")[:16], str(ds.get("StudyDate", "") or "")[:8])
+    originals = (
+        str(ds.StudyInstanceUID),
+        str(ds.SOPInstanceUID),
+        str(ds.get("AccessionNumber", "") or "")[:16],
+        str(ds.get("StudyDate", "") or "")[:8],
+    )
     patient = pseudonymizer.patient_for(ds)
-    pseudonym = PatientPseudonym(patient_id=patient.patient_id, patient_name=patient.patient_name, date_offset_days=patient.date_offset_days)
+    pseudonym = PatientPseudonym(
+        patient_id=patient.patient_id, patient_name=patient.patient_name, date_offset_days=patient.date_offset_days
+    )
+    before = {tag: _snapshot(ds[tag].value) for tag in item.raw_elements}
+    charset = ds.get("SpecificCharacterSet")
     dataset_deidentify(ds, pseudonym=pseudonym, uid_for=pseudonymizer.uid_for)
+    dicom_json = _dicom_json(ds)
+    if ds.get("SpecificCharacterSet") == charset:
+        # Elements de-identification did not change go back as they were read: written as is, not re-encoded.
+        for tag, value in before.items():
+            raw = item.raw_elements[tag]
+            if tag in ds and ds[tag].VR == raw.VR and ds[tag].value == value:
+                ds[tag] = raw
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     # The source name may hold PHI (e.g. a file named after the patient); it is not kept.
     stored = ParsedInstance(source_name=item.source_name, data=buffer.getvalue(), dataset=ds, slice_position_mm=item.slice_position_mm)
-    return _Deidentified(stored, patient, *originals)
+    return _Deidentified(stored, patient, *originals, dicom_json=dicom_json)
 
 
 def _optional_int(dataset: Dataset, keyword: str) -> int | None:
@@ -403,10 +462,25 @@ def _instances_import(parsed: list[ParsedInstance]) -> ImportResult:
             pseudonymizer.prefetch([item.dataset for item in parsed])
             done = [_deidentified(item, pseudonymizer) for item in parsed]
             pseudonymizer.flush()
-            uids = [(str(d.item.dataset.StudyInstanceUID), str(d.item.dataset.SeriesInstanceUID), str(d.item.dataset.SOPInstanceUID)) for d in done]
-            studies = DicomStudy.objects.in_bulk({u[0] for u in uids}, field_name="study_instance_uid")
-            series_by_uid = DicomSeries.objects.in_bulk({u[1] for u in uids}, field_name="series_instance_uid")
-            stored_before = set(DicomInstance.objects.filter(sop_instance_uid__in=[u[2] for u in uids]).values_list("sop_instance_uid", flat=True))
+            uids = [
+                (str(d.item.dataset.StudyInstanceUID), str(d.item.dataset.SeriesInstanceUID), str(d.item.dataset.SOPInstanceUID))
+                for d in done
+            ]
+            # Series with their studies in one query; studies apart only when a series is new.
+            series_by_uid = {
+                s.series_instance_uid: s
+                for s in DicomSeries.objects.select_related("study").filter(series_instance_uid__in={u[1] for u in uids})
+            }
+            studies = {s.study.study_instance_uid: s.study for s in series_by_uid.values()}
+            if {u[0] for u in uids} - studies.keys():
+                studies.update(DicomStudy.objects.in_bulk({u[0] for u in uids} - studies.keys(), field_name="study_instance_uid"))
+            # An instance whose UID got its pseudonym just now cannot be stored yet: only the others are looked up.
+            maybe_stored = [u[2] for d, u in zip(done, uids, strict=True) if not pseudonymizer.is_new(d.original_sop_instance_uid)]
+            stored_before = (
+                set(DicomInstance.objects.filter(sop_instance_uid__in=maybe_stored).values_list("sop_instance_uid", flat=True))
+                if maybe_stored
+                else set()
+            )
             rows: list[DicomInstance] = []
             for record, (study_uid, series_uid, sop_uid) in zip(done, uids, strict=True):
                 ds = record.item.dataset
@@ -464,11 +538,15 @@ def _instances_import(parsed: list[ParsedInstance]) -> ImportResult:
                         columns=int(ds.Columns),
                         slice_position_mm=record.item.slice_position_mm,
                         file_path=relative,
-                        dicom_json=_dicom_json(ds),
+                        dicom_json=record.dicom_json,
                         pixel_data_offset=pixel_data_offset(record.item.data, ds),
                     )
                 )
             DicomInstance.objects.bulk_create(rows)
+            if rows:
+                # Now (searches inside this transaction see the rows) and after the commit (searches elsewhere do).
+                instances_generation_bump()
+                transaction.on_commit(instances_generation_bump)
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
@@ -480,6 +558,16 @@ def _instances_import(parsed: list[ParsedInstance]) -> ImportResult:
         instances_created=len(rows),
         instances_skipped=skipped,
         stored_sop_instance_uids=tuple((d.original_sop_instance_uid, u[2]) for d, u in zip(done, uids, strict=True)),
+        stored_instances=tuple(
+            StoredInstance(
+                original_sop_instance_uid=d.original_sop_instance_uid,
+                sop_class_uid=str(d.item.dataset.SOPClassUID),
+                study_instance_uid=u[0],
+                series_instance_uid=u[1],
+                sop_instance_uid=u[2],
+            )
+            for d, u in zip(done, uids, strict=True)
+        ),
     )
 
 
@@ -491,7 +579,9 @@ def reference_segmentation_import(*, series: DicomSeries, source: str, npz_path:
             sop_uids = [str(uid) for uid in archive["sop_instance_uids"]]
     except (OSError, KeyError, ValueError) as exc:
         raise ApplicationError(f"{npz_path.name}: not a label archive with 'labels' and 'sop_instance_uids' ({exc})") from None
-    return reference_segmentation_store(series=series, source=source, labels=labels, sop_instance_uids=sop_uids, label_map=label_map, name=npz_path.name)
+    return reference_segmentation_store(
+        series=series, source=source, labels=labels, sop_instance_uids=sop_uids, label_map=label_map, name=npz_path.name
+    )
 
 
 def reference_segmentation_store(
@@ -542,11 +632,15 @@ def is_nifti_name(name: str) -> bool:
 def _nifti_volume(image: ImportSource, *, orientation: str | None, spacing_mm: tuple[float, float, float] | None) -> NiftiVolume:
     volume = nifti_read(image.data, name=image.name)
     if orientation is not None or spacing_mm is not None:
-        volume = NiftiVolume(data=volume.data, affine_ras=affine_override(volume.affine_ras, orientation=orientation, spacing_mm=spacing_mm))
+        volume = NiftiVolume(
+            data=volume.data, affine_ras=affine_override(volume.affine_ras, orientation=orientation, spacing_mm=spacing_mm)
+        )
     return volume
 
 
-def nifti_sources(*, image: ImportSource, orientation: str | None = None, spacing_mm: tuple[float, float, float] | None = None) -> list[ImportSource]:
+def nifti_sources(
+    *, image: ImportSource, orientation: str | None = None, spacing_mm: tuple[float, float, float] | None = None
+) -> list[ImportSource]:
     """A NIfTI image as the DICOM files of one MR series (geometry as in nifti_import), ready for any import.
 
     The subject is named after the file (de-identified on import like every other identity).
@@ -557,7 +651,9 @@ def nifti_sources(*, image: ImportSource, orientation: str | None = None, spacin
         stem = nifti_stem(image.name)
         converted = nifti_to_dicom_series(volume, source_bytes=image.data, patient_id=stem[:64], series_description=stem)
     except NiftiError as exc:
-        raise ImportRejectedError(f"Import refused: {exc}; nothing was imported.", extra={"errors": [{"file": image.name, "error": str(exc)}]}) from None
+        raise ImportRejectedError(
+            f"Import refused: {exc}; nothing was imported.", extra={"errors": [{"file": image.name, "error": str(exc)}]}
+        ) from None
     return [ImportSource(name=f"{image.name}#slice{k}", data=data) for k, data in enumerate(converted.files)]
 
 
@@ -592,7 +688,9 @@ def nifti_import(
             series_description=series_description or stem,
         )
     except NiftiError as exc:
-        raise ImportRejectedError(f"Import refused: {exc}; nothing was imported.", extra={"errors": [{"file": image.name, "error": str(exc)}]}) from None
+        raise ImportRejectedError(
+            f"Import refused: {exc}; nothing was imported.", extra={"errors": [{"file": image.name, "error": str(exc)}]}
+        ) from None
     if label_volume is not None and label_map is None:
         label_map = {str(int(v)): f"label {int(v)}" for v in np.unique(label_volume) if v != 0}
     sources = [ImportSource(name=f"{image.name}#slice{k}", data=data) for k, data in enumerate(converted.files)]

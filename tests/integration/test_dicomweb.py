@@ -315,3 +315,15 @@ def test_search_answers_are_cached_but_never_miss_a_new_import(imported: Importe
     cases_import(sources=[ImportSource("n.dcm", mr_slice(study_uid="1.2.66", series_uid="1.2.66.1"))], reader_study=None)
     assert len(staff.get("/dicomweb/studies").json()) == 2
     assert len(_client(imported.member).get("/dicomweb/studies").json()) == 1  # the reader's own answer, not the staff one
+
+
+def test_series_retrieve_is_cached_but_never_misses_a_new_instance_nor_skips_access(imported: Imported) -> None:
+    member = _client(imported.member)
+    first = member.get(imported.url(), HTTP_ACCEPT='multipart/related; type="application/dicom"')
+    assert int(first["Content-Length"]) == len(b"".join(first.streaming_content))  # type: ignore[attr-defined]
+    assert len(_parts(member.get(imported.url()))) == 2
+    extra = mr_slice(z_mm=9.0, study_uid=ORIGINAL_STUDY, series_uid=ORIGINAL_SERIES, rows=4, columns=3)
+    (stored,) = cases_import(sources=[ImportSource("extra.dcm", extra)], reader_study=None).stored_instances
+    assert (stored.study_instance_uid, stored.series_instance_uid) == (imported.study, imported.series)
+    assert [pydicom.dcmread(io.BytesIO(data)).SOPInstanceUID for _, data in _parts(member.get(imported.url()))] == [*imported.sops, stored.sop_instance_uid]
+    assert _client(make_user(username="outsider")).get(imported.url()).status_code == 404  # cached files, access still checked
