@@ -240,6 +240,8 @@ class ProtocolApi(APIView):
     def put(self, request: Request, slug: str) -> Response:
         study = _supervised_study(request.user, slug, lead_only=True)
         text: bytes = request.data  # type: ignore[assignment]  # ProtocolTextParser gives the raw bytes
+        if not isinstance(text, bytes):  # no body and no Content-Type: DRF gives an empty QueryDict
+            text = b""
         if len(text) > 1024 * 1024:
             raise ApplicationError("A protocol file is at most 1 MiB")
         protocol = protocol_load(text)

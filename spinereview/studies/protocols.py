@@ -146,7 +146,7 @@ class _Checker:
 
 
 def _unknown_keys(raw: Mapping[str, Any], allowed: set[str], checker: _Checker) -> None:
-    unknown = sorted(set(raw) - allowed)
+    unknown = sorted(str(key) for key in set(raw) - allowed)  # YAML keys may be numbers too
     if unknown:
         raise checker.fail(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
 
@@ -357,6 +357,10 @@ def protocol_load(text: str | bytes) -> dict[str, Any]:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
         raise ApplicationError(f"The protocol is not valid YAML or JSON{line}: {getattr(exc, 'problem', exc)}") from None
+    try:  # YAML's \uXXXX escapes may leave lone surrogates, which no response or database can encode
+        json.dumps(raw, ensure_ascii=False, default=str, skipkeys=True).encode()
+    except UnicodeEncodeError:
+        raise ApplicationError("The protocol contains text that is not valid Unicode (an unpaired \\u escape)") from None
     return protocol_validate(raw)
 
 

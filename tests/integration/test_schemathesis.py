@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.core.result import Ok
 
 from tests.conftest import REPO
 from tests.integration.test_faults import _free_port, wait_until
@@ -87,7 +88,7 @@ def api_server() -> Iterator[dict[str, Any]]:
     if not base.get("ENGINE", "").endswith("postgresql"):
         pytest.skip("runs against PostgreSQL (DATABASE_URL), as in production")
     name = f"{base['NAME']}_schemathesis"
-    admin = {
+    admin: dict[str, Any] = {
         "host": base["HOST"] or "127.0.0.1",
         "port": base["PORT"] or 5432,
         "user": base["USER"],
@@ -198,7 +199,10 @@ def test_no_operation_answers_a_server_error(api_server: dict[str, Any]) -> None
     failures: list[str] = []
     tried: dict[str, int] = {}
     for result in schema.get_all_operations():
-        _fuzz(result.ok(), api_server, failures, tried)
+        if isinstance(result, Ok):
+            _fuzz(result.ok(), api_server, failures, tried)
+        else:
+            failures.append(f"the schema has an operation schemathesis cannot read: {result.err()}")
     assert len(tried) >= 30, sorted(tried)  # every operation of the schema ran
     log_tail = api_server["log"].read_text(errors="replace")[-4000:]
     assert not failures, "\n\n".join(failures[:20]) + f"\n\n--- server log tail:\n{log_tail}"
