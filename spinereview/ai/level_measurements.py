@@ -132,6 +132,12 @@ def _segmentation_with_geometry(segmentation: AISegmentation) -> tuple[np.ndarra
     sop_instance_uids, attributes = series_slice_geometry(series=segmentation.series)
     if sop_instance_uids != tuple(segmentation.sop_instance_uids):
         raise ApplicationError(f"series {segmentation.series.series_instance_uid} changed since its AI result was made")
+    sizes = sorted(set(segmentation.series.instances.values_list("rows", "columns")))
+    if labels.ndim != 3 or len(sizes) != 1 or tuple(labels.shape[1:]) != tuple(sizes[0]):
+        raise ValueError(
+            f"the AI mask of series {segmentation.series.series_instance_uid} has shape {labels.shape}; "
+            f"the series has {len(sop_instance_uids)} slices of rows x columns {sizes}"
+        )
     return labels, SeriesGeometry.from_dicom_attributes(attributes)
 
 

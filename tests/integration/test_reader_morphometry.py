@@ -229,6 +229,13 @@ def test_masks_that_cannot_be_measured_say_why_through_the_save_api(case: dict[s
     for row in AILevelMeasurement.objects.filter(model_version=case["model"]):
         assert row.dsca_mm2 is None and row.muscle_csa_left_mm2 is None and row.ap_diameter_mm is None
         assert "ImagePositionPatient" in row.flag
+    # An AI mask whose images are of another size than the series': flagged, never measured on the wrong grid.
+    instance.dicom_json = original
+    instance.save(update_fields=["dicom_json"])
+    np.save(Path(settings.MEDIA_ROOT) / case["axial_t2"]["ai_file"], labels[:, :-1, :])
+    ai_level_measurements_compute(**compute)
+    for row in AILevelMeasurement.objects.filter(model_version=case["model"]):
+        assert row.dsca_mm2 is None and "has shape" in row.flag, row.flag
     # An empty AI mask flags every level instead of reading 0 mm2.
     instance.dicom_json = original
     instance.save(update_fields=["dicom_json"])
