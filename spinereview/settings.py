@@ -117,10 +117,12 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 CSP_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", False)
-# Cookies: Secure (HTTPS only) by default with DEBUG off; set SECURE_COOKIES=0 only for a plain-HTTP
-# deployment on a trusted network. The session cookie is HttpOnly; the CSRF cookie cannot be, because
-# the viewer and the upload page read it to send X-CSRFToken (Django's documented pattern).
-_secure_cookies = env_bool("SECURE_COOKIES", not DEBUG)
+# Cookies: Secure (sent over HTTPS only) whenever the site is configured for HTTPS (a proxy header or
+# the redirect), and whenever SECURE_COOKIES=1 (docker/.env sets it). Plain-HTTP clients on loopback
+# (the demo, benches, fault tests) keep working otherwise; `check --deploy` warns about it. The
+# session cookie is HttpOnly; the CSRF cookie cannot be, because the viewer and the upload page
+# read it to send X-CSRFToken (Django's documented pattern).
+_secure_cookies = env_bool("SECURE_COOKIES", bool(_proxy_ssl_header) or SECURE_SSL_REDIRECT)
 SESSION_COOKIE_SECURE = _secure_cookies
 CSRF_COOKIE_SECURE = _secure_cookies
 SESSION_COOKIE_HTTPONLY = True

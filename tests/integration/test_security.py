@@ -100,6 +100,7 @@ def test_hsts_only_over_https_and_behind_a_declared_proxy(client: Client) -> Non
         assert client.get("/healthz").status_code != 301, "the container health check stays on plain HTTP"
 
 
+@override_settings(SESSION_COOKIE_SECURE=True, CSRF_COOKIE_SECURE=True)  # as with SECURE_COOKIES=1 or a TLS proxy configured
 def test_cookies_are_secure_httponly_and_samesite() -> None:
     user = make_user(username=f"cookie-{uuid.uuid4().hex[:6]}")
     client = Client(enforce_csrf_checks=True)

@@ -115,3 +115,26 @@ def test_check_deploy_command_fails_on_a_weak_key() -> None:
     )
     assert result.returncode != 0
     assert "spinereview.E001" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "secure"),
+    [
+        ({}, False),
+        ({"SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO"}, True),
+        ({"SECURE_SSL_REDIRECT": "1"}, True),
+        ({"SECURE_COOKIES": "1"}, True),
+        ({"SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO", "SECURE_COOKIES": "0"}, False),
+    ],
+)
+def test_cookies_are_secure_when_the_site_is_configured_for_https(env: dict[str, str], secure: bool) -> None:
+    code = "import django; django.setup(); from django.conf import settings as s; print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SESSION_COOKIE_HTTPONLY)"
+    result = _start({"DEBUG": "0", "SECRET_KEY": GOOD_KEY} | env, code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(secure), str(secure), "True"]
+
+
+def test_a_malformed_proxy_header_setting_is_refused() -> None:
+    result = _start({"DEBUG": "0", "SECRET_KEY": GOOD_KEY, "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto"})
+    assert result.returncode != 0
+    assert "must be a request META name like HTTP_X_FORWARDED_PROTO" in result.stderr
