@@ -321,6 +321,7 @@ def main() -> int:
                 f"{base_url}/api/v1/assignments/{target.assignment_id}/", headers={"Authorization": f"Token {target.token}"}, timeout=30
             ).raise_for_status()
         logs = [ReaderLog() for _ in targets]
+        cpu_before = _server_cpu(server.pid, env["DATABASE_URL"])
         stop_at = time.monotonic() + args.duration
         started = time.perf_counter()
         threads = [
@@ -332,6 +333,7 @@ def main() -> int:
         for thread in threads:
             thread.join(timeout=args.duration + 120)
         wall = time.perf_counter() - started
+        cpu = _cpu_used(cpu_before, _server_cpu(server.pid, env["DATABASE_URL"]))
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -360,6 +362,14 @@ def main() -> int:
     print(
         f"throughput: {len(all_saves) / wall:.1f} saves/s ({sum(len(v) for log in logs for v in log.latencies.values()) / wall:.1f} requests/s)"
     )
+    requests_sent = sum(len(v) for log in logs for v in log.latencies.values())
+    if requests_sent:
+        web_ms, db_ms = cpu["web"] / requests_sent * 1e3, cpu["database"] / requests_sent * 1e3
+        print(
+            f"server CPU per request: {web_ms:.1f} ms gunicorn + {db_ms:.1f} ms PostgreSQL; "
+            f"{web_ms + db_ms:.1f} ms = about {1000 / (web_ms + db_ms):.0f} saves/s per dedicated core "
+            f"(this run used {(cpu['web'] + cpu['database']) / wall:.2f} cores of {os.cpu_count()})"
+        )
     errors = [e for log in logs for e in log.errors]
     distinct: dict[str, int] = {}
     for e in errors:
@@ -376,6 +386,44 @@ def main() -> int:
     p99_ms = _pct(all_saves, 99) * 1e3 if all_saves else float("nan")
     print(f"p99 of saves {p99_ms:.1f} ms: {'meets' if p99_ms <= 100 else 'MISSES'} the 100 ms target")
     return 1 if errors or problems else 0
+
+
+def _process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _server_cpu(server_pid: int, database_url: str) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of gunicorn (master and workers) and of the PostgreSQL backends serving the
+    bench's database (same machine), to tell the cost of a save apart from the load of a shared machine."""
+    import dj_database_url
+    import psycopg
+
+    db = dj_database_url.parse(database_url)
+    with psycopg.connect(
+        host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"] or None, dbname="postgres"
+    ) as conn:
+        backends = [
+            int(r[0])
+            for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (db["NAME"],))
+        ]
+    web = [server_pid, *_children(server_pid)]
+    return {"web": {pid: _process_cpu_s(pid) for pid in web}, "database": {pid: _process_cpu_s(pid) for pid in backends}}
+
+
+def _cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
+    return {kind: sum(cpu - before[kind].get(pid, 0.0) for pid, cpu in after[kind].items()) for kind in after}
 
 
 def _ensure_database(url: str) -> None:
