@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,14 +30,24 @@ def dicom_study_visible_to(*, user: User, study_instance_uid: str) -> bool:
 
 
 GENERATION_FILE = "dicom/.generation"
+_local_imports = itertools.count(1)
+_local_generation = 0
 
 
 def instances_generation() -> str:
-    """A token that changes whenever an import stores instances (services.instances_generation_bump); "" before any."""
+    """A token that changes whenever an import stores instances: a file every process reads, rewritten after
+    each commit (services.instances_generation_bump), and a counter of this process's own imports (so a
+    search inside the importing transaction, before the commit, sees them too)."""
     try:
-        return (Path(settings.MEDIA_ROOT) / GENERATION_FILE).read_text()
+        shared = (Path(settings.MEDIA_ROOT) / GENERATION_FILE).read_text()
     except OSError:
-        return ""
+        shared = ""
+    return f"{shared}|{_local_generation}"
+
+
+def instances_generation_local_bump() -> None:
+    global _local_generation
+    _local_generation = next(_local_imports)
 
 
 def series_get(*, study_instance_uid: str, series_instance_uid: str) -> DicomSeries:

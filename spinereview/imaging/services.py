@@ -53,7 +53,7 @@ from spinereview.imaging.models import (
     StudyReidentification,
 )
 from spinereview.imaging.nifti import NiftiError, NiftiVolume, affine_override, labels_zyx, nifti_read, nifti_to_dicom_series
-from spinereview.imaging.selectors import GENERATION_FILE, series_get_by_original_uid
+from spinereview.imaging.selectors import GENERATION_FILE, instances_generation_local_bump, series_get_by_original_uid
 
 logger = logging.getLogger(__name__)
 
@@ -544,8 +544,8 @@ def _instances_import(parsed: list[ParsedInstance]) -> ImportResult:
                 )
             DicomInstance.objects.bulk_create(rows)
             if rows:
-                # Now (searches inside this transaction see the rows) and after the commit (searches elsewhere do).
-                instances_generation_bump()
+                # Now for this process (searches inside this transaction see the rows), after the commit for all.
+                instances_generation_local_bump()
                 transaction.on_commit(instances_generation_bump)
     except BaseException:
         for path in written:
