@@ -170,6 +170,13 @@ def test_ai_and_reader_masks_are_measured_alike_and_their_deltas_stored_and_show
     left_l3 = deltas[("L3-L4", "muscle_csa_left_mm2")]
     assert (left_l3.reader_value, left_l3.delta) == (None, None) and left_l3.ai_value == round(ai["L3-L4"].muscle_csa_left_mm2 or 0, 2)
 
+    # A later save of the same mask replaces the deltas: the superseded version keeps none.
+    assert _put(case, "axial_t2", labels.tobytes(), 1).status_code == 200
+    newer = SegmentationVersion.objects.get(assignment=case["assignment"], series=case["axial_t2"]["series"], version=2)
+    assert not LevelDelta.objects.filter(segmentation_version=version).exists()
+    deltas = {(d.level, d.quantity): d for d in LevelDelta.objects.filter(segmentation_version=newer, model_version=model)}
+    assert deltas[("L4-L5", "dsca_mm2")].delta == pytest.approx(-removed_mm2, abs=0.01)
+
     # The sagittal mask names its own levels; its disc heights match the AI's (the same truth).
     sagittal = _put(case, "sagittal_t2", case["sagittal_t2"]["labels"].tobytes(), 0).json()
     assert sagittal["measurement_error"] == "" and sagittal["level_measurements"][0]["levels_from"] == "this mask"

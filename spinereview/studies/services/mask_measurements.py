@@ -241,7 +241,15 @@ def level_deltas_refresh(
 
 
 def level_deltas_for_new_version(*, version: SegmentationVersion) -> None:
-    """The deltas of a just-saved mask against the case's model (none while the case has no model)."""
+    """The deltas of a just-saved mask against the case's model (none while the case has no model). The
+    versions it supersedes (same assignment, series and phase) lose theirs: nothing reads them, and masks
+    are saved on every stroke."""
+    LevelDelta.objects.filter(
+        segmentation_version__assignment_id=version.assignment_id,
+        segmentation_version__series_id=version.series_id,
+        segmentation_version__phase=version.phase,
+        segmentation_version__version__lt=version.version,
+    ).delete()
     model_version = model_version_for_case(case=version.assignment.case)
     if model_version is not None:
         level_deltas_refresh(model_version=model_version, versions=[version])
