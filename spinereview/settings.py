@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dj_database_url
@@ -227,6 +228,16 @@ INFERENCE_SWEEP_UNPUBLISHED_S = env_int("INFERENCE_SWEEP_UNPUBLISHED_S", 60, min
 INFERENCE_SWEEP_STALLED_S = env_int("INFERENCE_SWEEP_STALLED_S", 1800, minimum=60)
 # Every cpu worker queues the reports whose recompute was lost (broker down at submit, worker killed) this often.
 REPORT_SWEEP_INTERVAL_S = env_int("REPORT_SWEEP_INTERVAL_S", 60, minimum=1)
+# Paraspinal muscle fat fraction where an examination has no fat/water (Dixon) pair: per weighting, the
+# arguments of morphometry.SignalIntensityModel in the stored pixel values, e.g.
+# {"T2": {"muscle_signal": 300, "fat_signal": 1400, "kind": "two_component"}}. MR signal is not calibrated
+# across scanners, so there is no default: without a model (or a pair) the fat fraction stays empty, with why.
+try:
+    MUSCLE_FAT_INTENSITY_MODELS = json.loads(env_str("MUSCLE_FAT_INTENSITY_MODELS", "{}"))
+except json.JSONDecodeError as _exc:
+    raise ConfigurationError(f"MUSCLE_FAT_INTENSITY_MODELS is not JSON: {_exc}") from None
+if not isinstance(MUSCLE_FAT_INTENSITY_MODELS, dict):
+    raise ConfigurationError("MUSCLE_FAT_INTENSITY_MODELS must be a JSON object keyed by weighting (T1, T2)")
 
 LOGGING = {
     "version": 1,
