@@ -21,11 +21,13 @@ reading_s      cumulative reading time of the phase in seconds (empty for masks)
 item_type      ``grade``, ``measurement`` (drawn by the reader) or ``mask`` (from the reader's mask)
 level          disc level, e.g. ``L4-L5``
 item           grade: the condition key; measurement: ``<key>.<field>`` (``dsca.area_mm2``,
-               ``disc_height.middle_mm``); mask: ``mask.dsca_mm2``
+               ``disc_height.middle_mm``); mask: ``mask.<quantity>`` for every number measured from
+               the reader's mask at the level (``mask.dsca_mm2``, ``mask.ap_diameter_mm``,
+               ``mask.muscle_fat_fraction_left_percent``, ...)
 grade          the category code (grade rows only)
 grade_rank     its 0-based position in the protocol's fixed ordered category list (grade rows only)
 value          the number (measurement and mask rows only), in ``unit``
-unit           ``mm`` or ``mm2`` (measurement and mask rows only)
+unit           ``mm``, ``mm2`` or ``%`` (measurement and mask rows only)
 ============== =====================================================================================
 
 Rows are ordered by case label, case id, reader, kind, phase, then the read's grades (protocol order of
@@ -49,6 +51,7 @@ from typing import IO, Any
 from openpyxl import Workbook
 
 from spinereview.ai.selectors import model_version_for_reader_study
+from spinereview.morphometry import AXIAL_QUANTITIES, SAGITTAL_QUANTITIES
 from spinereview.reports.selectors import (
     ai_level_rows,
     grades_by_read,
@@ -72,13 +75,17 @@ ROWS_PER_CSV_CHUNK = 500
 Cell = str | int | float | None
 
 
+MASK_QUANTITIES = AXIAL_QUANTITIES + SAGITTAL_QUANTITIES
+"""The numbers exported per level from each reader mask, in this order."""
+
+
 def _timestamp(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _unit(item: str) -> str:
-    for unit in ("mm2", "mm"):
-        if item.endswith("_" + unit):
+    for suffix, unit in (("_mm2", "mm2"), ("_mm", "mm"), ("_percent", "%")):
+        if item.endswith(suffix):
             return unit
     return ""
 
@@ -115,8 +122,9 @@ def read_rows(*, reader_study: ReaderStudy) -> Iterator[tuple[Cell, ...]]:
             mask.version, _timestamp(mask.saved_at), None,
         )  # fmt: skip
         for row in sorted(mask.level_measurements, key=lambda r: level_order.get(r["level"], 99)):
-            if row.get("dsca_mm2") is not None:
-                yield (*head, "mask", row["level"], "mask.dsca_mm2", None, None, float(row["dsca_mm2"]), "mm2")
+            for quantity in MASK_QUANTITIES:
+                if row.get(quantity) is not None:
+                    yield (*head, "mask", row["level"], f"mask.{quantity}", None, None, float(row[quantity]), _unit(quantity))
 
 
 def _csv_cell(value: Cell) -> str | int:

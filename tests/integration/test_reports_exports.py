@@ -99,3 +99,31 @@ def test_statistics_csv_and_json_carry_the_same_numbers(reports_study: dict[str,
     quadratic = next(r for r in rows if r["section"] == "pairwise" and r["level"] == "all" and r["statistic"] == "kappa_quadratic")
     assert float(quadratic["estimate"]) == pooled["kappa"]["quadratic"]["estimate"]
     assert float(quadratic["ci_low"]) == pooled["kappa"]["quadratic"]["ci_low"] and quadratic["n"] == "15"
+
+
+def test_reads_export_has_every_number_measured_from_a_mask(reports_study: dict[str, Any]) -> None:
+    """Mask rows carry each quantity of the mask's level measurements with its unit; quantities the
+    mask could not give (None) are left out rather than written as a number."""
+    from spinereview.reports.exports import read_rows
+    from spinereview.studies.models import Assignment, SegmentationVersion
+
+    assignment = Assignment.objects.get(case=reports_study["cases"]["Case 002"], reader__username="r1")
+    measured = [
+        {"level": "L4-L5", "dsca_mm2": 112.5, "min_dsca_mm2": 98.25, "ap_diameter_mm": 11.0, "muscle_csa_left_mm2": 803.0,
+         "muscle_fat_fraction_left_percent": 12.5, "muscle_fat_fraction_right_percent": None, "muscle_fat_method": "fat_water"},
+        {"level": "L3-L4", "disc_height_middle_mm": 9.75},
+    ]  # fmt: skip
+    SegmentationVersion.objects.create(
+        assignment=assignment, series=assignment.case.case_series.get().series, version=1, saved_by=assignment.reader,
+        file_path="x.npz", sha256="0" * 64, shape=[1, 1, 1], voxels_per_label={}, level_measurements=measured,
+    )  # fmt: skip
+    masks = [row for row in read_rows(reader_study=reports_study["study"]) if row[10] == "mask"]
+    assert [(r[11], r[12], r[15], r[16]) for r in masks] == [
+        ("L3-L4", "mask.disc_height_middle_mm", 9.75, "mm"),
+        ("L4-L5", "mask.dsca_mm2", 112.5, "mm2"),
+        ("L4-L5", "mask.min_dsca_mm2", 98.25, "mm2"),
+        ("L4-L5", "mask.ap_diameter_mm", 11.0, "mm"),
+        ("L4-L5", "mask.muscle_csa_left_mm2", 803.0, "mm2"),
+        ("L4-L5", "mask.muscle_fat_fraction_left_percent", 12.5, "%"),
+    ]
+    assert all(r[4] == "r1" and r[1] == "Case 002" for r in masks)

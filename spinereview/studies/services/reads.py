@@ -111,7 +111,8 @@ def _validated_measurements(assignment: Assignment, measurements: Sequence[dict[
 def _locked_assignment(assignment: Assignment, user: User) -> Assignment:
     if assignment.reader_id != user.pk:
         raise PermissionDeniedError("Only the assigned reader may save this read")
-    return Assignment.objects.select_for_update().select_related("case__reader_study").get(pk=assignment.pk)
+    # of=("self",): lock the assignment row only; the joined case and study rows would serialise every save of a study
+    return Assignment.objects.select_for_update(of=("self",)).select_related("case__reader_study").get(pk=assignment.pk)
 
 
 def _check_base(assignment: Assignment, current: ReadVersion | None, base_version: int) -> str:

@@ -61,7 +61,8 @@ def segmentation_save(
     """Store the reader's labelmap of one series as a new version (uint8, C order (z, y, x))."""
     if assignment.reader_id != user.pk:
         raise PermissionDeniedError("Only the assigned reader may save this mask")
-    assignment = Assignment.objects.select_for_update().select_related("case__reader_study", "case__dicom_study").get(pk=assignment.pk)
+    # of=("self",): lock the assignment row only; the joined case and study rows would serialise every save of a study
+    assignment = Assignment.objects.select_for_update(of=("self",)).select_related("case__reader_study", "case__dicom_study").get(pk=assignment.pk)
     protocol = assignment.case.reader_study.protocol
     if not protocol.get("segmentation"):
         raise ApplicationError("This study's protocol has no segmentation task")
