@@ -7,6 +7,17 @@ import { bootReading, type Boot } from './boot';
  * while those requests are under way.
  */
 function start(): void {
+  const compareRoot = document.getElementById('viewer-root');
+  if (compareRoot?.dataset.mode === 'compare-readers') {
+    import('./compare/readerCompareApp')
+      .then(({ mountReaderCompare }) => mountReaderCompare(compareRoot))
+      .catch((err: unknown) => {
+        compareRoot.dataset.state = 'error';
+        compareRoot.dataset.error = err instanceof Error ? err.message : String(err);
+        compareRoot.textContent = `The comparison failed: ${compareRoot.dataset.error}`;
+      });
+    return;
+  }
   const root = document.getElementById('viewer-root');
   if (!root) {
     // Nothing to mount into: this bundle was included on another page.

@@ -5,6 +5,7 @@ import type {
   MissingGradesError,
   MissingItem,
   Read,
+  ReadersComparison,
   ReadUpdateRequest,
   StaleVersionError,
 } from './types';
@@ -148,6 +149,18 @@ export class ApiClient {
 
   getComparison(assignmentId: string): Promise<Comparison> {
     return this.json<Comparison>('GET', `${this.assignmentUrl(assignmentId)}compare/`);
+  }
+
+  /** Two readers' submitted reads and newest masks of a case (adjudicators and leads only). */
+  getReadersComparison(caseId: string, readerA: string, readerB: string): Promise<ReadersComparison> {
+    const query = new URLSearchParams({ a: readerA, b: readerB });
+    return this.json<ReadersComparison>('GET', `${this.apiBase}/cases/${encodeURIComponent(caseId)}/compare-readers/?${query.toString()}`);
+  }
+
+  /** A reader's newest mask of a series of the case, uint8 (z, y, x) (adjudicators and leads only). */
+  async getReaderMask(caseId: string, reader: string, seriesUid: string): Promise<Uint8Array> {
+    const url = `${this.apiBase}/cases/${encodeURIComponent(caseId)}/readers/${encodeURIComponent(reader)}/segmentations/${encodeURIComponent(seriesUid)}/labels`;
+    return new Uint8Array(await this.binary(url));
   }
 
   private assignmentUrl(assignmentId: string): string {

@@ -38,6 +38,9 @@ export type ReaderSegmentation = Schemas['ReaderSegmentation'];
 export type LabelsSaveResponse = Schemas['ReaderSegmentation'];
 export type MissingItem = Schemas['MissingItem'];
 export type Comparison = Schemas['Compare'];
+/** Reader vs reader (adjudicators, leads): B minus A in every delta. */
+export type ReadersComparison = Schemas['ReadersComparison'];
+export type PairValue = Schemas['PairValue'];
 export type CompareValue = Schemas['CompareValue'];
 export type CompareGrade = Schemas['CompareGrade'];
 export type CompareLevel = Schemas['CompareLevel'];
