@@ -478,12 +478,12 @@ def _continuous(engine: _Engine, inputs: StudyInputs) -> list[dict[str, Any]]:
             for name_a, name_b in itertools.combinations(ordered, 2):
                 result = _continuous_pair(raters[name_a], raters[name_b], grid)
                 if result is not None:
-                    rows.append({"phase": phase, "quantity": quantity, "unit": _unit(quantity), "rater_a": name_a, "rater_b": name_b} | result)
+                    rows.append({"phase": phase, "quantity": quantity, "unit": quantity_unit(quantity), "rater_a": name_a, "rater_b": name_b} | result)
             if len(readers) >= 2:
                 table = np.column_stack([raters[r] for r in readers])
                 complete = ~np.isnan(table).any(axis=1)
                 n = int(np.count_nonzero(complete))
-                summary: dict[str, Any] = {"phase": phase, "quantity": quantity, "unit": _unit(quantity), "rater_a": "all readers", "rater_b": "", "n": n, "n_raters": len(readers)}
+                summary: dict[str, Any] = {"phase": phase, "quantity": quantity, "unit": quantity_unit(quantity), "rater_a": "all readers", "rater_b": "", "n": n, "n_raters": len(readers)}
                 summary["icc_a1"] = None
                 if n >= 2:
                     icc = icc_score(table[complete], form="ICC(A,1)")
@@ -495,14 +495,15 @@ def _continuous(engine: _Engine, inputs: StudyInputs) -> list[dict[str, Any]]:
             live = index.get(("unaided", quantity, "live", reader))
             washout = index.get(("unaided", quantity, "washout", reader))
             if live is not None and washout is not None and (result := _continuous_pair(live, washout, grid)) is not None:
-                rows.append({"phase": "intra_reader", "quantity": quantity, "unit": _unit(quantity), "rater_a": reader, "rater_b": f"{reader} (washout)"} | result)
+                rows.append({"phase": "intra_reader", "quantity": quantity, "unit": quantity_unit(quantity), "rater_a": reader, "rater_b": f"{reader} (washout)"} | result)
     return rows
 
 
-def _unit(quantity: str) -> str:
-    for suffix in ("mm2", "mm3", "mm"):
-        if quantity.endswith("_" + suffix):
-            return suffix
+def quantity_unit(quantity: str) -> str:
+    """The unit a quantity's name ends with (``dsca_mm2`` → ``mm2``, ``..._percent`` → ``%``), else ""."""
+    for suffix, unit in (("_mm2", "mm2"), ("_mm3", "mm3"), ("_mm", "mm"), ("_percent", "%")):
+        if quantity.endswith(suffix):
+            return unit
     return ""
 
 

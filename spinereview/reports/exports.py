@@ -52,6 +52,7 @@ from openpyxl import Workbook
 
 from spinereview.ai.selectors import model_version_for_reader_study
 from spinereview.morphometry import AXIAL_QUANTITIES, SAGITTAL_QUANTITIES
+from spinereview.reports.analysis import quantity_unit
 from spinereview.reports.selectors import (
     ai_level_rows,
     grades_by_read,
@@ -83,13 +84,6 @@ def _timestamp(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _unit(item: str) -> str:
-    for suffix, unit in (("_mm2", "mm2"), ("_mm", "mm"), ("_percent", "%")):
-        if item.endswith(suffix):
-            return unit
-    return ""
-
-
 def read_rows(*, reader_study: ReaderStudy) -> Iterator[tuple[Cell, ...]]:
     """The rows of the reads table (without the header), in chunks of reads from the database."""
     protocol = reader_study.protocol
@@ -115,7 +109,7 @@ def read_rows(*, reader_study: ReaderStudy) -> Iterator[tuple[Cell, ...]]:
                 yield (*head, "grade", level, condition, value, rank, None, None)
             rows = [(level, quantity, number) for key, level, values in measurements.get(read.read_version_id, []) for quantity, number in measurement_quantities(key, values)]
             for level, quantity, number in sorted(rows, key=lambda m: (level_order.get(m[0], 99), m[0], m[1], m[2])):
-                yield (*head, "measurement", level, quantity, None, None, number, _unit(quantity))
+                yield (*head, "measurement", level, quantity, None, None, number, quantity_unit(quantity))
     for mask in masks_latest(reader_study=reader_study):
         head = (
             slug, mask.case_label, str(mask.case_id), "true" if mask.is_calibration else "false", mask.reader, mask.kind, mask.phase,
@@ -124,7 +118,7 @@ def read_rows(*, reader_study: ReaderStudy) -> Iterator[tuple[Cell, ...]]:
         for row in sorted(mask.level_measurements, key=lambda r: level_order.get(r["level"], 99)):
             for quantity in MASK_QUANTITIES:
                 if row.get(quantity) is not None:
-                    yield (*head, "mask", row["level"], f"mask.{quantity}", None, None, float(row[quantity]), _unit(quantity))
+                    yield (*head, "mask", row["level"], f"mask.{quantity}", None, None, float(row[quantity]), quantity_unit(quantity))
 
 
 def _csv_cell(value: Cell) -> str | int:
