@@ -2,23 +2,28 @@
 
 What it does (a report, not a test):
   1. SpineReview: migrates a scratch database, makes an administrator with an API token, starts
-     gunicorn (the production server) on 127.0.0.1:--port, STOWs the benchmark study
-     (gen_lumbar_mr.py) with the token, then runs dicomweb_bench.py against /dicomweb with the
-     token on every request. Stored studies are de-identified, so the study is found by the UID
-     in the STOW response (its PatientID is a pseudonym).
+     gunicorn (the production server, settings from gunicorn.conf.py unless --workers/--threads)
+     on 127.0.0.1:--port, STOWs the benchmark study (gen_lumbar_mr.py) with the token. Stored
+     studies are de-identified, so the study is found by the UID in the STOW response (its
+     PatientID is a pseudonym).
   2. Orthanc (if /usr/sbin/Orthanc and the DICOMweb plugin are installed, and --no-orthanc is not
-     given): start_orthanc.sh, the same STOW, the same benchmark, stop_orthanc.sh.
-  3. Prints both tables and the ratio of every headline figure (>= 1.0 means SpineReview is at
-     least as fast as Orthanc).
+     given): its own instance (never a system service) with the shared anchor configuration on
+     127.0.0.1:--orthanc-port and a store under --out, and the same STOW.
+  3. Both servers stay up while dicomweb_bench.py runs --runs times against each, interleaved
+     (A B, B A, ...) so that both see the same drift in a shared machine's load; then prints the
+     median of the runs for every headline figure and the ratio (>= 1.0: SpineReview at least as
+     fast as Orthanc).
 
     python3 -m venv /tmp/benchvenv && /tmp/benchvenv/bin/pip install httpx pydicom numpy   # the shared client's needs
-    /tmp/benchvenv/bin/python bench/dicomweb_compare.py --out var/bench-dicomweb [--workers 4] [--runs 1]
+    apt-get install orthanc orthanc-dicomweb                                                 # the reference
+    /tmp/benchvenv/bin/python bench/dicomweb_compare.py --out var/bench-dicomweb --fresh --runs 7
 
 The benchmark client runs in the interpreter that runs this script (httpx is not a SpineReview
 dependency); the server side (manage.py, gunicorn) runs in --server-python (default .venv).
 
 Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/spinereview_bench, created
-if missing), CELERY_BROKER_URL (default redis://127.0.0.1:6379/15). The media folder goes under --out.
+if missing), CELERY_BROKER_URL (default redis://127.0.0.1:6379/15), SECRET_KEY (default: a random
+one per run). The media folder and Orthanc's store go under --out.
 """
 
 from __future__ import annotations
