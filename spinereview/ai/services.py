@@ -349,8 +349,7 @@ def inference_job_execute(*, job_id: str) -> InferenceJob | None:
         from ml.inference.api import axis_directions_from_dicom, load_segmenter
 
         loaded = series_volume_load(series=job.series)
-        nz = int(loaded.volume.shape[0])
-        InferenceJob.objects.filter(pk=job.pk).update(slices=nz)
+        nz = int(loaded.volume.shape[0])  # stored with the result (the job was queued with its instance count)
         first, last = loaded.per_slice_attributes[0], loaded.per_slice_attributes[-1]
         directions = axis_directions_from_dicom(
             first["ImageOrientationPatient"],
@@ -363,8 +362,8 @@ def inference_job_execute(*, job_id: str) -> InferenceJob | None:
 
         def progress(done: int, total: int) -> None:
             now = time.monotonic()
-            if done < total and now - last_write[0] < PROGRESS_WRITE_INTERVAL_S:
-                return
+            if done >= total or now - last_write[0] < PROGRESS_WRITE_INTERVAL_S:
+                return  # the last batch's 100 % is written with the result, in the same commit
             last_write[0] = now
             # only this attempt's row: a later attempt (redelivery) owns the job once it has started
             InferenceJob.objects.filter(pk=job.pk, attempts=attempt).update(
