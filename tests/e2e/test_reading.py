@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -508,3 +509,92 @@ def test_two_phase_read_reveals_ai_then_compares(live_server: Any, browser: Any,
     assert magenta > 0.0002, f"AI-only voxels show magenta after erasing ({magenta:.4%})"
     assert errors == []
     assert time.monotonic() - started < 120
+
+
+@pytest.fixture
+def t1_case(phantom_dir: Path, tmp_path: Path) -> dict[str, Any]:
+    """A case with a sagittal T1 beside the T2: every other T2 slice, 0.3 slice spacing further along the
+    normal, inverted contrast, so syncing by index or by equal positions would both be wrong."""
+    from spinereview.studies.services import case_series_roles_set
+
+    case_dir = sorted(p for p in phantom_dir.iterdir() if (p / "dicom").is_dir())[0]
+    t2 = [pydicom.dcmread(f) for f in sorted((case_dir / "dicom" / "sagittal_t2").glob("*.dcm"))]
+    iop = np.asarray(t2[0].ImageOrientationPatient, dtype=float)
+    normal = np.cross(iop[:3], iop[3:])
+    t2.sort(key=lambda ds: float(np.dot(normal, np.asarray(ds.ImagePositionPatient, dtype=float))))
+    positions = [float(np.dot(normal, np.asarray(ds.ImagePositionPatient, dtype=float))) for ds in t2]
+    spacing = positions[1] - positions[0]
+    folder = tmp_path / "dicom"
+    shutil.copytree(case_dir / "dicom", folder)
+    series_uid = pydicom.uid.generate_uid()
+    (folder / "sagittal_t1").mkdir()
+    for k, source in enumerate(t2[::2]):
+        ds = source.copy()
+        ds.SeriesInstanceUID = series_uid
+        ds.SOPInstanceUID = pydicom.uid.generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.SeriesDescription = "SAG T1 TSE"
+        ds.SeriesNumber = 3
+        ds.InstanceNumber = k + 1
+        ds.ImagePositionPatient = [float(v) for v in np.asarray(ds.ImagePositionPatient, dtype=float) + 0.3 * spacing * normal]
+        pixels = ds.pixel_array
+        ds.PixelData = (pixels.max() - pixels).astype(pixels.dtype).tobytes()
+        ds.save_as(folder / "sagittal_t1" / f"{k + 1:04d}.dcm", enforce_file_format=True)
+    study = make_reader_study(slug=f"e2e-t1-{uuid.uuid4().hex[:6]}", protocol=PROTOCOL)
+    reader = make_user(username="reader3")
+    make_membership(reader_study=study, user=reader, role=StudyMembership.Role.READER)
+    cases_import(sources=sources_from_path(folder), reader_study=study)
+    case = study.cases.get()
+    t1 = case.case_series.select_related("series").get(series__series_description="SAG T1 TSE")
+    if t1.role != "sagittal_t1":
+        case_series_roles_set(case=case, roles={t1.series.series_instance_uid: "sagittal_t1"}, actor="test")
+    return {"assignment": assignment_create(case=case, reader=reader), "t2_count": len(t2), "t1_count": len(t2[::2])}
+
+
+def test_sagittal_t1_hangs_beside_t2_and_scrolls_with_it_by_position(live_server: Any, browser: Any, t1_case: dict[str, Any]) -> None:
+    page = browser.new_page(viewport={"width": 1600, "height": 950})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    base = live_server.url
+    _login(page, base, "reader3")
+    _open(page, base, t1_case["assignment"].pk)
+    page.wait_for_selector('#viewer-root[data-image-rendered-sagittal-t1="true"]', timeout=30_000)
+    n2, n1 = t1_case["t2_count"], t1_case["t1_count"]
+    t2_counter, t1_counter = page.locator("[data-testid=slice-sagittal]"), page.locator("[data-testid=slice-sagittal-t1]")
+    # T1 beside T2, left of the axial viewport
+    boxes = [page.locator(f"#viewport-{v}").bounding_box() for v in ("sagittal", "sagittal-t1", "axial")]
+    assert all(b is not None for b in boxes)
+    assert boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"]  # type: ignore[index]
+    page.wait_for_timeout(300)
+    png = page.locator("#viewport-sagittal-t1").screenshot(path=str(ARTIFACTS / "e2e-sagittal-t1.png"))
+    assert _grey_spread(png) > 10, "the T1 image looks blank"
+    page.screenshot(path=str(ARTIFACTS / "e2e-t1-hanging.png"))
+
+    def shown(counter: Any) -> int:
+        return int(counter.inner_text().split("/")[0])
+
+    def expect(counter: Any, one_based: int) -> None:
+        page.wait_for_function(
+            "([sel, text]) => document.querySelector(sel).textContent.trim() === text",
+            arg=[f"[data-testid={counter}]", f"{one_based} / {n1 if counter.endswith('t1') else n2}"],
+            timeout=5_000,
+        )
+
+    # Scrolling the T2 moves the T1 to the slice nearest by position: T2 slice i (0-based) -> T1 slice i // 2.
+    cx, cy, _, _ = _centre(page, "#viewport-sagittal")
+    page.mouse.move(cx, cy)
+    start = shown(t2_counter) - 1
+    for steps, key in ((1, "j"), (3, "k")):
+        for _ in range(steps):
+            page.keyboard.press(key)
+        start = start + steps if key == "j" else start - steps
+        expect("slice-sagittal", start + 1)
+        expect("slice-sagittal-t1", start // 2 + 1)
+    # ... and the other way round: T1 slice k -> T2 slice 2k.
+    tx, ty, _, _ = _centre(page, "#viewport-sagittal-t1")
+    page.mouse.move(tx, ty)
+    page.keyboard.press("End")
+    expect("slice-sagittal-t1", n1)
+    expect("slice-sagittal", 2 * (n1 - 1) + 1)
+    assert shown(t1_counter) == n1
+    assert errors == []
