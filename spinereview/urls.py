@@ -5,7 +5,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from spinereview.accounts.views import ThrottledLoginView, api_token_page
 from spinereview.ai import urls as ai_urls
-from spinereview.ai import urls as ai_urls
 from spinereview.core.views import healthz
 from spinereview.imaging import dicomweb
 from spinereview.imaging.apis import DicomUploadApi
@@ -30,7 +29,6 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include(reports_urls.api_urlpatterns)),
     path("imaging/upload/", DicomUploadApi.as_view(), name="dicom-upload"),
     path("ai/", include(ai_urls.api_urlpatterns)),
-    path("ai/", include(ai_urls.api_urlpatterns)),
 ]
 
 urlpatterns = [
@@ -45,7 +43,6 @@ urlpatterns = [
     path("studies/<slug:slug>/cases/<uuid:case_id>/adjudicate/", adjudication_page, name="adjudicate"),
     path("studies/<slug:slug>/cases/<uuid:case_id>/compare-readers/", readers_compare_page, name="compare-readers"),
     path("", include(reports_urls.urlpatterns)),
-    path("ai/", include(ai_urls.urlpatterns)),
     path("ai/", include(ai_urls.urlpatterns)),
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/token/", api_token_page, name="api-token"),
