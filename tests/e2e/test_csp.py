@@ -66,7 +66,9 @@ def test_reading_page_renders_under_the_csp(live_server: Any, browser: Any, phan
     for viewport in ("sagittal", "axial"):
         pixels = np.asarray(Image.open(io.BytesIO(page.locator(f"#viewport-{viewport}").screenshot())).convert("L")).astype(float)
         assert pixels.std() > 10, f"{viewport}: the image looks blank under the CSP"
-    # The codecs' path: WebAssembly compiled on the page and inside a blob: worker (the smallest valid module).
+    # The codecs' path. The server sends frames uncompressed (it decodes stored JPEG/JPEG 2000 itself for
+    # the viewer's Accept header), so the image above needed no codec; WebAssembly compiled on the page and
+    # inside a blob: worker (the smallest valid module) is what Cornerstone's codecs need from the policy.
     wasm = page.evaluate(
         """async () => {
           const bytes = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]);
