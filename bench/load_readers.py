@@ -19,7 +19,7 @@ What it does:
 Run (the shared PostgreSQL; your own database name):
   .venv/bin/python bench/load_readers.py [--readers 50] [--duration 30] [--think-ms 1000] [--workers 3 --threads 8]
   --think-ms 0 saturates the server (every reader saves back to back): a capacity figure, not a latency one.
-Exit status 1 if any save failed, any update was lost, or a stale save was stored.
+Exit status 1 if any save failed, any update was lost, a stale save was stored, or the audit chain broke.
 """
 
 from __future__ import annotations
@@ -383,9 +383,15 @@ def main() -> int:
         f"lost updates: {len(problems)} (checked {acked} acknowledged saves against the stored versions)"
         + "".join(f"\n  {p}" for p in problems[:10])
     )
+    from spinereview.studies.services import audit_verify
+
+    chain = audit_verify()
+    print(
+        f"audit chain after the run: {'intact' if chain.ok else 'BROKEN at #' + str(chain.first_bad_sequence)} ({chain.events_checked} events)"
+    )
     p99_ms = _pct(all_saves, 99) * 1e3 if all_saves else float("nan")
     print(f"p99 of saves {p99_ms:.1f} ms: {'meets' if p99_ms <= 100 else 'MISSES'} the 100 ms target")
-    return 1 if errors or problems else 0
+    return 1 if errors or problems or not chain.ok else 0
 
 
 def _process_cpu_s(pid: int) -> float:
