@@ -55,7 +55,7 @@ def two_reads(phantom_dir: Path) -> dict[str, Any]:
     truth = np.load(case_dir / "truth" / f"{originals[0].SeriesInstanceUID}.npz")
     number_by_z = [number_by_sop[str(sop)] for sop in truth["sop_instance_uids"]]
     number_of = dict(series.instances.values_list("sop_instance_uid", "instance_number"))
-    order = [number_by_z.index(number_of[i.sop_instance_uid]) for i in series_instances(series=series)]
+    order = [number_by_z.index(int(number_of[i.sop_instance_uid] or 0)) for i in series_instances(series=series)]
     labels = truth["labels"][order]
     mask_a = np.where(np.isin(labels, [SAC, CANAL]), labels, 0).astype(np.uint8)
     # Reader 2 drew the sac 8 pixels further right (beyond reader 1's canal) and no canal: both kinds of difference.
