@@ -15,8 +15,8 @@ commit and are never deleted, so every file a dumped row refers to is in the arc
 Restore refuses, changing nothing, unless the archive is complete and every checksum matches, its
 media members are plain files and folders inside MEDIA_ROOT, its migrations are known to this
 code, the target database has no tables and MEDIA_ROOT (and MODEL_ROOT) hold no files. It then
-unpacks the files beside their destination, loads the database in one transaction, moves the
-files into place, and checks every model's row count against the manifest.
+unpacks the files into a hidden folder inside their destination, loads the database in one
+transaction, moves the files into place, and checks every model's row count against the manifest.
 """
 
 from __future__ import annotations
@@ -302,10 +302,11 @@ def _database_is_empty() -> list[str]:
 
 
 def _stage(tar_path: Path, destination: Path) -> tuple[Path, int]:
-    """Unpacks a files tar next to ``destination`` (same file system, so the final move is a rename)."""
+    """Unpacks a files tar into a hidden folder inside ``destination``: the same file system even when
+    the destination is a mounted volume, so the final move is a rename."""
     members = _safe_members(tar_path)
     destination.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=destination.parent))
+    staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=destination))
     with tarfile.open(tar_path, "r:gz") as archive:
         archive.extractall(staging, members=members, filter="data")
     return staging, sum(1 for member in members if member.isfile())
@@ -345,7 +346,7 @@ def backup_restore(*, archive_path: Path) -> RestoreSummary:
             raise BackupError(
                 f"the backup was made by a newer SpineReview (unknown migrations: {', '.join(unknown[:5])}): restore it with that version"
             )
-        # 3. Files unpacked beside their destination (nothing visible yet).
+        # 3. Files unpacked into a hidden folder in their destination (nothing in place yet).
         stagings: list[tuple[Path, Path]] = []
         files = 0
         try:
