@@ -298,6 +298,7 @@ def main() -> None:
     print(
         f"\nReading page, ms since navigation start, median of {args.runs} (min-max); goal first image <= {GOAL_FIRST_MS}, series <= {GOAL_SERIES_MS}"
     )
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (the figures grow with it)")
     figures = {"cold": _summary("cold", cold), "warm": _summary("warm", warm)}
     for name, f in figures.items():
         ok_first = "met" if f["first_image_ms"] <= GOAL_FIRST_MS else "NOT met"
