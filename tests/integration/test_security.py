@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
@@ -333,3 +335,22 @@ def test_behind_a_proxy_the_forwarded_client_is_counted(client: Client) -> None:
     assert attempt("2.2.2.2, 198.51.100.20") == 429
     # Another client behind the same proxy is not locked out.
     assert attempt("198.51.100.30", PASSWORD) == 302
+
+
+def test_no_template_has_an_inline_script_the_policy_would_block() -> None:
+    """Every <script> either loads a file or carries the response's nonce, and no element has an
+    inline event handler (onclick=...): the Content-Security-Policy blocks both in the browser."""
+    from django.conf import settings
+
+    roots = [Path(folder) for template in settings.TEMPLATES for folder in template["DIRS"]]
+    roots += [Path(app.path) / "templates" for app in apps.get_app_configs() if app.name.startswith("spinereview")]
+    templates = [found for root in roots if root.is_dir() for found in root.rglob("*.html")]
+    assert len(templates) > 10
+    problems = []
+    for template in templates:
+        text = template.read_text()
+        for attributes in re.findall(r"<script\b([^>]*)>", text):
+            if "src=" not in attributes and "nonce=" not in attributes and 'type="application/json"' not in attributes:
+                problems.append(f"{template.name}: <script{attributes}> has neither src nor nonce")
+        problems += [f"{template.name}: inline handler {handler}" for handler in re.findall(r"\s(on[a-z]+)=[\"']", text)]
+    assert problems == []
