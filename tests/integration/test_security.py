@@ -342,7 +342,7 @@ def test_no_template_has_an_inline_script_the_policy_would_block() -> None:
     inline event handler (onclick=...): the Content-Security-Policy blocks both in the browser."""
     from django.conf import settings
 
-    roots = [Path(folder) for template in settings.TEMPLATES for folder in template["DIRS"]]
+    roots = [Path(folder) for template in settings.TEMPLATES for folder in template["DIRS"]]  # type: ignore[attr-defined]
     roots += [Path(app.path) / "templates" for app in apps.get_app_configs() if app.name.startswith("spinereview")]
     templates = [found for root in roots if root.is_dir() for found in root.rglob("*.html")]
     assert len(templates) > 10
