@@ -215,7 +215,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
-CELERY_TASK_ROUTES = {"spinereview.ai.tasks.inference_job_run": {"queue": "gpu"}}
+CELERY_TASK_ROUTES = {
+    "spinereview.ai.tasks.inference_job_run": {"queue": "gpu"},
+    # Loading uploaded weights needs torch, which only the gpu workers have.
+    "spinereview.ai.tasks.model_version_verify_run": {"queue": "gpu"},
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

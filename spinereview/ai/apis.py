@@ -73,9 +73,11 @@ class ModelVersionsApi(APIView):
         request={"multipart/form-data": ModelUploadInputSerializer},
         responses={201: ModelUploadSerializer, 200: ModelUploadSerializer, 400: ErrorSerializer, 403: ErrorSerializer},
         description=(
-            "Upload a checkpoint folder (its files with their paths, or one .zip of it). It is checked whole (config, label map, "
-            "weights archive, weights loading into the architecture) and stored under MEDIA_ROOT/models/<version>/; a corrupt or "
-            "incomplete folder is refused with the reason and nothing is stored. 200 when the version was registered before."
+            "Upload a checkpoint folder (its files with their paths, or one .zip of it). Its config, label map and weights archive "
+            "are checked and it is stored under MEDIA_ROOT/models/<version>/ with status 'verifying'; a corrupt or incomplete folder "
+            "is refused with the reason and nothing is stored. A gpu worker then loads the weights into the architecture: the "
+            "version becomes 'ready' (and the global default when `activate` was asked) or 'refused' with the reason. "
+            "200 when the version was registered before."
         ),
     )
     def post(self, request: Request) -> Response:

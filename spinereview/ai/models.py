@@ -18,6 +18,18 @@ class ModelVersion(BaseModel):
     model_card = models.TextField(blank=True)
     registered_by = models.CharField(max_length=150, blank=True)
 
+    class Status(models.TextChoices):
+        # An upload through the web is checked there without torch (config, label map, weights archive
+        # CRCs); a gpu worker then loads the weights into the architecture before the model may be used.
+        VERIFYING = "verifying", "Being verified on a worker"
+        READY = "ready", "Ready"
+        REFUSED = "refused", "Refused"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.READY)
+    refusal = models.TextField(blank=True)
+    # An upload asked to become the global default: done by the worker once the weights are verified.
+    activate_when_ready = models.BooleanField(default=False)
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="one_active_model"),

@@ -23,6 +23,11 @@ class ModelVersionSerializer(serializers.Serializer):  # type: ignore[type-arg]
     model_card = serializers.CharField(help_text="model_card.md of the checkpoint folder (Markdown)")
     registered_by = serializers.CharField()
     created = serializers.DateTimeField()
+    status = serializers.ChoiceField(
+        choices=["verifying", "ready", "refused"],
+        help_text="verifying: an upload whose weights a gpu worker is loading; only a ready version can be activated",
+    )
+    refusal = serializers.CharField(help_text="Why a refused upload's weights could not be used; empty otherwise")
 
 
 def model_version_payload(model_version: ModelVersion, study_slugs: list[str]) -> dict[str, Any]:
@@ -39,6 +44,8 @@ def model_version_payload(model_version: ModelVersion, study_slugs: list[str]) -
         "model_card": model_version.model_card,
         "registered_by": model_version.registered_by,
         "created": model_version.created,
+        "status": model_version.status,
+        "refusal": model_version.refusal,
     }
 
 

@@ -36,6 +36,8 @@ MAX_CHECKPOINT_FILES = 64
 MAX_CHECKPOINT_BYTES = 2 * 1024**3
 # Progress is written at most this often (each batch would be one UPDATE per few slices on a GPU).
 PROGRESS_WRITE_INTERVAL_S = 0.5
+# An uploaded version still unverified after this long has its verification queued again.
+VERIFY_RETRY_AFTER_S = 300.0
 
 
 class UploadedPart(Protocol):
@@ -122,16 +124,18 @@ def model_version_upload(*, files: list[tuple[str, UploadedPart]], activate: boo
             folder = _checkpoint_root(staging / "folder")
         else:
             folder = _checkpoint_root(staging)
-        from ml.inference.api import checkpoint_verify
+        # The web process never imports torch: here the folder's config, label map and weights archive are
+        # checked; a gpu worker loads the weights into the architecture (model_version_verify) before use.
+        from ml.inference.api import checkpoint_describe
 
         try:
-            info = checkpoint_verify(folder)
+            info = checkpoint_describe(folder)
         except ValueError as exc:
             # the reason names the staging folder: say it of the upload instead
             raise ApplicationError(f"Checkpoint refused: {str(exc).replace(str(folder.resolve()), 'the upload')}") from None
         existing = ModelVersion.objects.filter(version=info.model_version).first()
         if existing is not None:
-            if activate:
+            if activate and existing.status == ModelVersion.Status.READY:
                 model_version_activate(model_version=existing, reader_study=None, actor=actor)
             return existing, False
         final = root / info.model_version
@@ -139,13 +143,72 @@ def model_version_upload(*, files: list[tuple[str, UploadedPart]], activate: boo
             shutil.rmtree(final)
         os.replace(folder, final)
         try:
-            model_version = model_version_register(path=final, activate=activate, actor=actor)
+            with transaction.atomic():
+                model_version = model_version_register(path=final, activate=False, actor=actor)
+                model_version.status = ModelVersion.Status.VERIFYING
+                model_version.activate_when_ready = activate
+                model_version.save(update_fields=["status", "activate_when_ready", "modified"])
+                transaction.on_commit(partial(_verify_enqueue, model_version_id=str(model_version.pk)))
         except BaseException:
             shutil.rmtree(final, ignore_errors=True)
             raise
         return model_version, True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _verify_enqueue(*, model_version_id: str) -> None:
+    from spinereview.ai.tasks import model_version_verify_run
+
+    try:
+        model_version_verify_run.delay(model_version_id=model_version_id)
+    except Exception:  # the broker is down: the version stays "verifying" and the sweeper publishes it again
+        logger.warning("Could not queue the verification of model version %s; the sweeper will retry", model_version_id, exc_info=True)
+
+
+def model_version_verify(*, model_version_id: str) -> ModelVersion | None:
+    """On a gpu worker (torch installed): build the model and load the uploaded weights (and the grader's).
+    A version that loads becomes ready (and the global default if its upload asked for it); one that does
+    not is refused with the reason and its files are removed. Safe to run twice."""
+    from ml.inference.api import checkpoint_verify
+
+    model_version = ModelVersion.objects.filter(pk=model_version_id).first()
+    if model_version is None or model_version.status != ModelVersion.Status.VERIFYING:
+        return model_version
+    try:
+        checkpoint_verify(model_version.path)
+    except ValueError as exc:
+        reason = str(exc).replace(str(Path(model_version.path).resolve()), "the upload")
+        with transaction.atomic():
+            locked = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
+            if locked.status != ModelVersion.Status.VERIFYING:
+                return locked
+            locked.status, locked.refusal, locked.activate_when_ready = ModelVersion.Status.REFUSED, f"Checkpoint refused: {reason}"[:4000], False
+            locked.save(update_fields=["status", "refusal", "activate_when_ready", "modified"])
+        shutil.rmtree(model_version.path, ignore_errors=True)
+        logger.info("Model version %s refused on verification: %s", model_version.version, reason)
+        return locked
+    with transaction.atomic():
+        locked = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
+        if locked.status != ModelVersion.Status.VERIFYING:
+            return locked
+        locked.status = ModelVersion.Status.READY
+        locked.save(update_fields=["status", "modified"])
+        if locked.activate_when_ready:
+            model_version_activate(model_version=locked, reader_study=None, actor=locked.registered_by or "upload")
+    return locked
+
+
+def model_versions_verify_sweep(*, waiting_for_s: float = VERIFY_RETRY_AFTER_S) -> list[str]:
+    """Queue again the verification of uploads waiting for one longer than `waiting_for_s` (the broker was
+    down at upload, or the worker was lost); verifying twice is harmless."""
+    cutoff = timezone.now() - timedelta(seconds=waiting_for_s)
+    waiting = [
+        str(pk) for pk in ModelVersion.objects.filter(status=ModelVersion.Status.VERIFYING, modified__lte=cutoff).values_list("pk", flat=True)
+    ]
+    for model_version_id in waiting:
+        _verify_enqueue(model_version_id=model_version_id)
+    return waiting
 
 
 def _unzip_checkpoint(archive: Path, out: Path) -> None:
@@ -169,7 +232,11 @@ def model_version_activate(*, model_version: ModelVersion, reader_study: ReaderS
     """Make `model_version` the global default (reader_study None) or the model of one reader study.
 
     A study's choice also queues the model on the study's series that it has not segmented yet, so its
-    readers see this model's output. Returns the jobs queued."""
+    readers see this model's output. Returns the jobs queued. Only a verified (ready) version may be used."""
+    if model_version.status == ModelVersion.Status.VERIFYING:
+        raise ApplicationError(f"{model_version.version} is still being verified on a worker; activate it once it is ready")
+    if model_version.status == ModelVersion.Status.REFUSED:
+        raise ApplicationError(f"{model_version.version} cannot be used: {model_version.refusal}")
     with transaction.atomic():
         if reader_study is None:
             ModelVersion.objects.exclude(pk=model_version.pk).filter(is_active=True).update(is_active=False)

@@ -26,9 +26,16 @@ def ai_level_measurements_run(*, dicom_study_id: str, model_version_id: str) -> 
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
+def model_version_verify_run(*, model_version_id: str) -> None:
+    """Routed to queue "gpu" (settings.CELERY_TASK_ROUTES): the workers that have torch."""
+    services.model_version_verify(model_version_id=model_version_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def inference_jobs_sweep_run() -> None:
     """For a beat schedule, where one runs; every worker also sweeps on its own (below)."""
     services.inference_jobs_sweep()
+    services.model_versions_verify_sweep()
 
 
 _sweeper_stop = threading.Event()
@@ -40,6 +47,7 @@ def _sweep_forever(interval_s: float) -> None:
     while True:
         try:
             services.inference_jobs_sweep()
+            services.model_versions_verify_sweep()
         except Exception:
             logger.exception("Inference job sweep failed; next try in %.0f s", interval_s)
         finally:

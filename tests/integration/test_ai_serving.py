@@ -7,7 +7,10 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
 import uuid
 import zipfile
 from datetime import timedelta
@@ -25,7 +28,7 @@ from ml.training.train import PRESETS, train
 from spinereview.accounts.models import User
 from spinereview.ai import selectors
 from spinereview.ai.models import InferenceJob, ModelVersion, StudyModel
-from spinereview.ai.services import inference_jobs_request, model_version_activate, reader_study_model_clear
+from spinereview.ai.services import inference_jobs_request, model_version_activate, model_version_verify, reader_study_model_clear
 from spinereview.imaging.models import DicomInstance, DicomSeries, DicomStudy
 from spinereview.studies.models import AuditEvent, Case, ReaderStudy, StudyMembership
 from tests.factories import make_membership, make_reader_study, make_user
@@ -245,12 +248,6 @@ def test_upload_a_checkpoint_zip_or_folder_and_refuse_broken_ones(
     response = post([("tiny.zip", _zip_folder(tiny_checkpoint, skip=("config.json",)))])
     assert response.status_code == 400 and "has no config.json" in response.json()["detail"]
     assert "/tmp" not in response.json()["detail"] and ".upload-" not in response.json()["detail"]
-    other_arch = tmp_path / "other-arch"
-    shutil.copytree(tiny_checkpoint, other_arch)
-    config = json.loads((other_arch / "config.json").read_text())
-    (other_arch / "config.json").write_text(json.dumps(config | {"classes": config["classes"] + 1}))
-    response = post(folder_files(other_arch))
-    assert response.status_code == 400 and "does not match the architecture" in response.json()["detail"]
     response = post([("evil", b"x")], paths=["../evil"])
     assert response.status_code == 400 and "unsafe file name" in response.json()["detail"]
     response = post([("a.zip", b"not a zip at all")])
@@ -260,13 +257,20 @@ def test_upload_a_checkpoint_zip_or_folder_and_refuse_broken_ones(
     assert _stored_models(media_root) == before
     assert not ModelVersion.objects.exists()
 
-    # accepted: the zip, stored under MEDIA_ROOT/models/<version>/ and registered with its card and scores
+    # accepted: the zip, stored under MEDIA_ROOT/models/<version>/ and registered with its card and scores;
+    # usable (and the default it asked to be) once a worker has loaded its weights
     response = post([("tiny-serving.zip", _zip_folder(tiny_checkpoint))], activate=True)
     assert response.status_code == 201, response.json()
     body = response.json()
     version = body["version"]
     assert version == f"tiny-serving@{hashlib.sha256((tiny_checkpoint / 'weights.pt').read_bytes()).hexdigest()[:12]}"
-    assert body["is_default"] is True and body["created_now"] is True
+    assert (body["status"], body["is_default"], body["created_now"]) == ("verifying", False, True)
+    uploaded = ModelVersion.objects.get(version=version)
+    refused_activation = engineer.post(f"/api/v1/ai/model-versions/{uploaded.pk}/activate/", {}, format="json")
+    assert refused_activation.status_code == 400 and "still being verified" in refused_activation.json()["detail"]
+    assert model_version_verify(model_version_id=str(uploaded.pk)).status == ModelVersion.Status.READY  # type: ignore[union-attr]
+    body = engineer.get(url).json()[0]
+    assert (body["status"], body["is_default"], body["refusal"]) == ("ready", True, "")
     assert body["model_card"] == (tiny_checkpoint / "model_card.md").read_text()
     assert body["metrics"] == json.loads((tiny_checkpoint / "metrics.json").read_text())
     stored = media_root / "models" / version
@@ -277,6 +281,47 @@ def test_upload_a_checkpoint_zip_or_folder_and_refuse_broken_ones(
     response = post(folder_files(tiny_checkpoint))
     assert (response.status_code, response.json()["created_now"], response.json()["version"]) == (200, False, version)
     assert ModelVersion.objects.count() == 1 and _stored_models(media_root) == sorted([*before, version])
+
+
+def test_weights_that_do_not_fit_their_architecture_are_refused_by_the_worker(
+    people: dict[str, User], tiny_checkpoint: Path, media_root: Path, tmp_path: Path
+) -> None:
+    """The web process checks what it can without torch; the worker's load finds weights for another
+    architecture, refuses the version with the reason and removes its files; it can never be activated."""
+    engineer = _client(people["engineer"])
+    other_arch = tmp_path / "other-arch"
+    shutil.copytree(tiny_checkpoint, other_arch)
+    config = json.loads((other_arch / "config.json").read_text())
+    (other_arch / "config.json").write_text(json.dumps(config | {"classes": config["classes"] + 1}))
+    response = engineer.post("/api/v1/ai/model-versions/", {"files": [SimpleUploadedFile("other.zip", _zip_folder(other_arch))], "activate": True}, format="multipart")
+    assert response.status_code == 201 and response.json()["status"] == "verifying"
+    uploaded = ModelVersion.objects.get(version=response.json()["version"])
+    assert Path(uploaded.path).is_dir()
+    refused = model_version_verify(model_version_id=str(uploaded.pk))
+    assert refused is not None and refused.status == ModelVersion.Status.REFUSED
+    assert "does not match the architecture" in refused.refusal and str(tmp_path) not in refused.refusal
+    assert not Path(uploaded.path).exists() and not refused.is_active
+    assert model_version_verify(model_version_id=str(uploaded.pk)).status == ModelVersion.Status.REFUSED  # type: ignore[union-attr]  # twice: unchanged
+    for body in ({}, {"reader_study": "alpha"}):
+        answer = engineer.post(f"/api/v1/ai/model-versions/{uploaded.pk}/activate/", body, format="json")
+        assert answer.status_code == 400 and "cannot be used" in answer.json()["detail"]
+    listed = engineer.get("/api/v1/ai/model-versions/").json()
+    assert [(m["status"], m["refusal"][:19]) for m in listed] == [("refused", "Checkpoint refused:")]
+
+
+def test_the_web_side_of_an_upload_never_imports_torch(tiny_checkpoint: Path) -> None:
+    """Web processes have no torch (the web image installs no ml extra): the checks an upload runs there
+    must not import it."""
+    code = (
+        "import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'spinereview.settings'); django.setup(); "
+        "import spinereview.ai.apis, spinereview.ai.views, spinereview.urls; "
+        "from ml.inference.api import checkpoint_describe; "
+        f"checkpoint_describe({str(tiny_checkpoint)!r}); "
+        "assert 'torch' not in sys.modules, 'torch was imported'; print('no torch')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=os.environ | {"DEBUG": "0"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("no torch")
 
 
 def test_who_may_do_what(people: dict[str, User]) -> None:

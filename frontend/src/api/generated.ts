@@ -81,7 +81,7 @@ export interface paths {
         /** @description Registered model versions, the default first. */
         get: operations["v1_ai_model_versions_list"];
         put?: never;
-        /** @description Upload a checkpoint folder (its files with their paths, or one .zip of it). It is checked whole (config, label map, weights archive, weights loading into the architecture) and stored under MEDIA_ROOT/models/<version>/; a corrupt or incomplete folder is refused with the reason and nothing is stored. 200 when the version was registered before. */
+        /** @description Upload a checkpoint folder (its files with their paths, or one .zip of it). Its config, label map and weights archive are checked and it is stored under MEDIA_ROOT/models/<version>/ with status 'verifying'; a corrupt or incomplete folder is refused with the reason and nothing is stored. A gpu worker then loads the weights into the architecture: the version becomes 'ready' (and the global default when `activate` was asked) or 'refused' with the reason. 200 when the version was registered before. */
         post: operations["v1_ai_model_versions_create"];
         delete?: never;
         options?: never;
@@ -877,7 +877,7 @@ export interface components {
         InferenceJob: {
             /** Format: uuid */
             id: string;
-            status: components["schemas"]["StatusEnum"];
+            status: components["schemas"]["InferenceJobStatusEnum"];
             /** Format: double */
             progress_percent: number;
             /** @description 1 = next to start; null unless queued */
@@ -909,6 +909,14 @@ export interface components {
             /** Format: double */
             compute_seconds: number | null;
         };
+        /**
+         * @description * `queued` - Queued
+         *     * `running` - Running
+         *     * `succeeded` - Succeeded
+         *     * `failed` - Failed
+         * @enum {string}
+         */
+        InferenceJobStatusEnum: "queued" | "running" | "succeeded" | "failed";
         JobsQueued: {
             model_version: string | null;
             /** @description Jobs created now */
@@ -975,6 +983,16 @@ export interface components {
             registered_by: string;
             /** Format: date-time */
             created: string;
+            /**
+             * @description verifying: an upload whose weights a gpu worker is loading; only a ready version can be activated
+             *
+             *     * `verifying` - verifying
+             *     * `ready` - ready
+             *     * `refused` - refused
+             */
+            status: components["schemas"]["Status42eEnum"];
+            /** @description Why a refused upload's weights could not be used; empty otherwise */
+            refusal: string;
             /** @description False when this version was registered before (nothing stored again) */
             created_now: boolean;
         };
@@ -1013,6 +1031,16 @@ export interface components {
             registered_by: string;
             /** Format: date-time */
             created: string;
+            /**
+             * @description verifying: an upload whose weights a gpu worker is loading; only a ready version can be activated
+             *
+             *     * `verifying` - verifying
+             *     * `ready` - ready
+             *     * `refused` - refused
+             */
+            status: components["schemas"]["Status42eEnum"];
+            /** @description Why a refused upload's weights could not be used; empty otherwise */
+            refusal: string;
         };
         /** @enum {unknown} */
         NullEnum: null;
@@ -1204,13 +1232,12 @@ export interface components {
             current_version: number;
         };
         /**
-         * @description * `queued` - Queued
-         *     * `running` - Running
-         *     * `succeeded` - Succeeded
-         *     * `failed` - Failed
+         * @description * `verifying` - verifying
+         *     * `ready` - ready
+         *     * `refused` - refused
          * @enum {string}
          */
-        StatusEnum: "queued" | "running" | "succeeded" | "failed";
+        Status42eEnum: "verifying" | "ready" | "refused";
         SubQuestion: {
             key: string;
             label: string;
