@@ -179,22 +179,26 @@ def model_version_verify(*, model_version_id: str) -> ModelVersion | None:
         checkpoint_verify(model_version.path)
     except ValueError as exc:
         reason = str(exc).replace(str(Path(model_version.path).resolve()), "the upload")
-        with transaction.atomic():
-            locked = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
-            if locked.status != ModelVersion.Status.VERIFYING:
-                return locked
-            locked.status, locked.refusal, locked.activate_when_ready = ModelVersion.Status.REFUSED, f"Checkpoint refused: {reason}"[:4000], False
-            locked.save(update_fields=["status", "refusal", "activate_when_ready", "modified"])
-        shutil.rmtree(model_version.path, ignore_errors=True)
-        logger.info("Model version %s refused on verification: %s", model_version.version, reason)
-        return locked
+        refused = _verification_record(model_version, ModelVersion.Status.REFUSED, refusal=f"Checkpoint refused: {reason}"[:4000])
+        if refused.status == ModelVersion.Status.REFUSED:
+            shutil.rmtree(model_version.path, ignore_errors=True)
+            logger.info("Model version %s refused on verification: %s", model_version.version, reason)
+        return refused
+    return _verification_record(model_version, ModelVersion.Status.READY)
+
+
+def _verification_record(model_version: ModelVersion, status: str, *, refusal: str = "") -> ModelVersion:
+    """Write the outcome of a verification, unless another run wrote one first; a ready version that
+    asked for it becomes the global default in the same transaction."""
     with transaction.atomic():
         locked = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
         if locked.status != ModelVersion.Status.VERIFYING:
             return locked
-        locked.status = ModelVersion.Status.READY
-        locked.save(update_fields=["status", "modified"])
-        if locked.activate_when_ready:
+        locked.status, locked.refusal = status, refusal
+        activate = locked.activate_when_ready and status == ModelVersion.Status.READY
+        locked.activate_when_ready = False
+        locked.save(update_fields=["status", "refusal", "activate_when_ready", "modified"])
+        if activate:
             model_version_activate(model_version=locked, reader_study=None, actor=locked.registered_by or "upload")
     return locked
 

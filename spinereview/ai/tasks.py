@@ -10,6 +10,7 @@ from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
 from spinereview.ai import level_measurements, services
+from spinereview.core.periodic import periodic_thread_start
 
 logger = logging.getLogger(__name__)
 
@@ -34,26 +35,15 @@ def model_version_verify_run(*, model_version_id: str) -> None:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def inference_jobs_sweep_run() -> None:
     """For a beat schedule, where one runs; every worker also sweeps on its own (below)."""
-    services.inference_jobs_sweep()
-    services.model_versions_verify_sweep()
+    _sweep()
 
 
 _sweeper_stop = threading.Event()
 
 
-def _sweep_forever(interval_s: float) -> None:
-    from django.db import close_old_connections
-
-    while True:
-        try:
-            services.inference_jobs_sweep()
-            services.model_versions_verify_sweep()
-        except Exception:
-            logger.exception("Inference job sweep failed; next try in %.0f s", interval_s)
-        finally:
-            close_old_connections()
-        if _sweeper_stop.wait(interval_s):
-            return
+def _sweep() -> None:
+    services.inference_jobs_sweep()
+    services.model_versions_verify_sweep()
 
 
 @worker_ready.connect
@@ -62,10 +52,7 @@ def _start_sweeper(**_: Any) -> None:
     its main process (no beat process needed; sweeping is idempotent, so several workers may)."""
     from django.conf import settings
 
-    _sweeper_stop.clear()
-    threading.Thread(
-        target=_sweep_forever, args=(float(settings.INFERENCE_SWEEP_INTERVAL_S),), name="inference-sweeper", daemon=True
-    ).start()
+    periodic_thread_start(name="inference-sweeper", interval_s=float(settings.INFERENCE_SWEEP_INTERVAL_S), work=_sweep, stop=_sweeper_stop)
 
 
 @worker_shutdown.connect

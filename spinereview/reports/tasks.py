@@ -13,6 +13,7 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
+from spinereview.core.periodic import periodic_thread_start
 from spinereview.reports import services
 from spinereview.studies.models import ReaderStudy
 
@@ -37,20 +38,6 @@ def agreement_reports_sweep_run() -> list[str]:
 _sweeper_stop = threading.Event()
 
 
-def _sweep_forever(interval_s: float) -> None:
-    from django.db import close_old_connections
-
-    while True:
-        try:
-            services.agreement_reports_sweep()
-        except Exception:  # the database may be down: try again next time
-            logger.exception("Report sweep failed; next try in %.0f s", interval_s)
-        finally:
-            close_old_connections()
-        if _sweeper_stop.wait(interval_s):
-            return
-
-
 @worker_ready.connect
 def _start_report_sweeper(sender: Any = None, **_: Any) -> None:
     """Workers consuming the cpu queue queue lost report recomputes at start and every
@@ -60,8 +47,9 @@ def _start_report_sweeper(sender: Any = None, **_: Any) -> None:
     queues = {queue.name for queue in getattr(getattr(sender, "task_consumer", None), "queues", None) or []}
     if queues and "cpu" not in queues:
         return
-    _sweeper_stop.clear()
-    threading.Thread(target=_sweep_forever, args=(float(settings.REPORT_SWEEP_INTERVAL_S),), name="report-sweeper", daemon=True).start()
+    periodic_thread_start(
+        name="report-sweeper", interval_s=float(settings.REPORT_SWEEP_INTERVAL_S), work=services.agreement_reports_sweep, stop=_sweeper_stop
+    )
 
 
 @worker_shutdown.connect
