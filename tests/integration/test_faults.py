@@ -72,6 +72,23 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def site_prepare(env: dict[str, str], setup_script: str) -> dict[str, Any]:
+    """Migrate the database of `env` and run `setup_script` in `manage.py shell`; it prints one line
+    "SETUP <json>", returned parsed."""
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", setup_script], cwd=REPO, env=env, check=True, capture_output=True, text=True
+    ).stdout
+    return dict(json.loads(next(line for line in out.splitlines() if line.startswith("SETUP "))[6:]))
+
+
+def gunicorn_start(env: dict[str, str], *, port: int, workers: int, timeout_s: int, log: Any) -> subprocess.Popen[bytes]:
+    """The production web server of `env` on loopback, 4 threads a worker, writing to `log`."""
+    command = [sys.executable, "-m", "gunicorn", "spinereview.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+    command += ["--workers", str(workers), "--threads", "4", "--timeout", str(timeout_s)]
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
 def _as_postgres() -> list[str]:
     return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
@@ -277,33 +294,10 @@ def stack() -> Iterator[Stack]:
         OPENBLAS_NUM_THREADS="1",
         DJANGO_SETTINGS_MODULE="spinereview.settings",
     )
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
-    out = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", SETUP], cwd=REPO, env=env, check=True, capture_output=True, text=True
-    ).stdout
-    setup = json.loads(next(line for line in out.splitlines() if line.startswith("SETUP "))[6:])
+    setup = site_prepare(env, SETUP)
     port = _free_port()
     web_log = open(root / "web.log", "ab")  # noqa: SIM115 - gunicorn writes to it for its lifetime
-    web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "spinereview.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            "4",
-            "--timeout",
-            "60",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=web_log,
-        stderr=subprocess.STDOUT,
-    )
+    web = gunicorn_start(env, port=port, workers=1, timeout_s=60, log=web_log)
     s = Stack(root=root, pg=pg, redis=redis, env=env, base_url=f"http://127.0.0.1:{port}", setup=setup, web=web)
     try:
         wait_until(

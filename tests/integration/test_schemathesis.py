@@ -9,11 +9,9 @@ the 404s into the views. SCHEMATHESIS_MAX_EXAMPLES sets the examples per operati
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,8 +29,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.core.result import Ok
 
-from tests.conftest import REPO
-from tests.integration.test_faults import _free_port, wait_until
+from tests.integration.test_faults import _free_port, gunicorn_start, site_prepare, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -103,34 +100,11 @@ def api_server() -> Iterator[dict[str, Any]]:
     env = dict(
         os.environ, DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50), DATABASE_URL=url, SPINEREVIEW_MEDIA_ROOT=str(root), SECURE_COOKIES="0"
     )
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
-    out = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", SETUP], cwd=REPO, env=env, check=True, capture_output=True, text=True
-    ).stdout
-    ids = json.loads(next(line for line in out.splitlines() if line.startswith("SETUP "))[6:])
+    ids = site_prepare(env, SETUP)
     port = _free_port()
     log_path = root / "web.log"
     log = open(log_path, "ab")  # noqa: SIM115 - gunicorn writes to it for its lifetime
-    web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "spinereview.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--timeout",
-            "120",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    web = gunicorn_start(env, port=port, workers=2, timeout_s=120, log=log)
     try:
         base_url = f"http://127.0.0.1:{port}"
         wait_until(
