@@ -6,6 +6,7 @@ import io
 import json
 from pathlib import Path
 
+import nibabel
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -73,10 +74,13 @@ def test_broken_nifti_and_bad_options_are_refused_with_the_file_named(tmp_path: 
     assert info.value.extra["errors"] == [{"file": "scan.nii.gz", "error": "scan.nii.gz: broken gzip stream (Unknown compression method)"}]
     assert DicomStudy.objects.count() == 0
     (tmp_path / "m.json").write_text(json.dumps({"nope": 1}))
+    image = tmp_path / "small.nii.gz"  # a valid volume of our own: the options are what is wrong
+    nibabel.save(nibabel.Nifti1Image(np.zeros((6, 5, 4), dtype=np.int16), np.diag([1.0, 1.0, 2.0, 1.0])), image)
     with pytest.raises(CommandError, match="--spacing-mm '1,1' must be three"):
-        call_command("import_nifti", str(REAL / "IVD_11_image.nii.gz"), "--spacing-mm", "1,1")
+        call_command("import_nifti", str(image), "--spacing-mm", "1,1")
     with pytest.raises(CommandError, match="Cannot read the label map"):
-        call_command("import_nifti", str(REAL / "IVD_11_image.nii.gz"), "--label-map", str(tmp_path / "m.json"))
+        call_command("import_nifti", str(image), "--label-map", str(tmp_path / "m.json"))
+    assert DicomStudy.objects.count() == 0
 
 
 @pytest.mark.skipif(not (REAL / "VB3_01_image.nii.gz").is_file(), reason="shared real data not present")
