@@ -237,7 +237,7 @@ REPORT_SWEEP_INTERVAL_S = env_int("REPORT_SWEEP_INTERVAL_S", 60, minimum=1)
 # {"T2": {"muscle_signal": 300, "fat_signal": 1400, "kind": "two_component"}}. MR signal is not calibrated
 # across scanners, so there is no default: without a model (or a pair) the fat fraction stays empty, with why.
 try:
-    MUSCLE_FAT_INTENSITY_MODELS = json.loads(env_str("MUSCLE_FAT_INTENSITY_MODELS", "{}"))
+    MUSCLE_FAT_INTENSITY_MODELS = json.loads(env_str("MUSCLE_FAT_INTENSITY_MODELS", "") or "{}")
 except json.JSONDecodeError as _exc:
     raise ConfigurationError(f"MUSCLE_FAT_INTENSITY_MODELS is not JSON: {_exc}") from None
 if not isinstance(MUSCLE_FAT_INTENSITY_MODELS, dict):
