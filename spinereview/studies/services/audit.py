@@ -19,7 +19,7 @@ GENESIS_HASH = "0" * 64
 _AUDIT_LOCK_KEY = 0x5350494E45
 
 
-def _event_hash(
+def _canonical(
     *,
     at: str,
     actor: str,
@@ -31,6 +31,7 @@ def _event_hash(
     details: Any,
     previous_hash: str,
 ) -> str:
+    """The text an event's hash is taken of: its fields, keys sorted, no spaces."""
     content = {
         "at": at,
         "actor": actor,
@@ -42,7 +43,11 @@ def _event_hash(
         "details": details,
         "previous_hash": previous_hash,
     }
-    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _event_hash(**fields: Any) -> str:
+    return hashlib.sha256(_canonical(**fields).encode()).hexdigest()
 
 
 _APPEND_LINKED_SQL = """
@@ -60,22 +65,10 @@ def _append_linked(
     statement (the database hashes the same canonical text as ``_event_hash``), so the lock that
     serialises every save of the server is held for one round trip less and no Python work."""
     marker = "0" * 64  # stands for the previous hash: the text around it is what the database completes
-    canonical = json.dumps(
-        {
-            "at": at.isoformat(),
-            "actor": actor,
-            "origin": origin,
-            "action": action,
-            "object_type": object_type,
-            "object_id": object_id,
-            "reader_study_id": reader_study_id,
-            "details": details,
-            "previous_hash": marker,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
-    )
+    canonical = _canonical(
+        at=at.isoformat(), actor=actor, origin=origin, action=action, object_type=object_type, object_id=object_id,
+        reader_study_id=reader_study_id, details=details, previous_hash=marker,
+    )  # fmt: skip
     # Keys are sorted: the top-level previous_hash is the last match (only reader_study_id, a UUID, follows it).
     head, tail = canonical.rsplit(f'"previous_hash":"{marker}"', 1)
     head, tail = f'{head}"previous_hash":"', f'"{tail}'
@@ -104,44 +97,18 @@ def audit_record(
     study_id = str(reader_study_id) if reader_study_id is not None else None
     details = json.loads(json.dumps(details or {}, default=str))
     origin = request_origin.get()[:200]
+    fields: dict[str, Any] = {
+        "at": at, "actor": actor, "origin": origin, "action": action, "object_type": object_type,
+        "object_id": str(object_id), "reader_study_id": study_id, "details": details,
+    }  # fmt: skip
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_AUDIT_LOCK_KEY])
-        return _append_linked(
-            at=at,
-            actor=actor,
-            origin=origin,
-            action=action,
-            object_type=object_type,
-            object_id=str(object_id),
-            reader_study_id=study_id,
-            details=details,
-        )
+        return _append_linked(**fields)
     last = AuditEvent.objects.order_by("-sequence").only("hash").first()
     previous_hash = last.hash if last else GENESIS_HASH
-    digest = _event_hash(
-        at=at.isoformat(),
-        actor=actor,
-        origin=origin,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        reader_study_id=study_id,
-        details=details,
-        previous_hash=previous_hash,
-    )
-    return AuditEvent.objects.create(
-        at=at,
-        actor=actor,
-        origin=origin,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        reader_study_id=study_id,
-        details=details,
-        previous_hash=previous_hash,
-        hash=digest,
-    )
+    digest = _event_hash(**{**fields, "at": at.isoformat()}, previous_hash=previous_hash)
+    return AuditEvent.objects.create(**fields, previous_hash=previous_hash, hash=digest)
 
 
 def audit_of(obj: Any, *, actor: str, action: str, details: dict[str, Any] | None = None) -> AuditEvent:
