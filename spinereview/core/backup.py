@@ -9,7 +9,7 @@ One archive (an uncompressed tar) holds:
 - ``media.tar.gz``: everything under MEDIA_ROOT (DICOM, masks, AI results, uploaded models);
 - ``models.tar.gz``: MODEL_ROOT, when it exists and lies outside MEDIA_ROOT.
 
-The database is dumped first, then the files: files are written before the rows that name them
+The database is dumped first (row counts and dump from one snapshot), then the files: files are written before the rows that name them
 commit and are never deleted, so every file a dumped row refers to is in the archive.
 
 Restore refuses, changing nothing, unless the archive is complete and every checksum matches, its
@@ -39,7 +39,7 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.db.migrations.loader import MigrationLoader
 
 from spinereview.core.errors import ApplicationError
@@ -163,16 +163,27 @@ def backup_create(*, output: Path) -> BackupSummary:
     engine = _engine()
     with tempfile.TemporaryDirectory(prefix="spinereview-backup-", dir=output.parent) as work_dir:
         work = Path(work_dir)
-        rows = _row_counts()
-        migrations = _applied_migrations()
         members: dict[str, dict[str, Any]] = {}
-        if engine == "postgresql":
-            dump = work / "database.pgdump"
-            args, env = _pg_command_env()
-            _run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges", "--file", str(dump), *args], env, "pg_dump")
-        else:
-            dump = work / "database.json"
-            call_command("dumpdata", natural_foreign=True, exclude=DUMPDATA_EXCLUDE, output=str(dump), verbosity=0)
+        # The row counts, the migrations and the dump are read from one snapshot of the database, so a
+        # server that keeps writing meanwhile (a report computed, a read saved) cannot make the manifest
+        # disagree with the dump: PostgreSQL exports this transaction's snapshot to pg_dump; SQLite's read
+        # transaction holds its snapshot for dumpdata, which runs on this same connection.
+        with transaction.atomic():
+            if engine == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    cursor.execute("SELECT pg_export_snapshot()")
+                    snapshot = cursor.fetchone()[0]
+            rows = _row_counts()
+            migrations = _applied_migrations()
+            if engine == "postgresql":
+                dump = work / "database.pgdump"
+                args, env = _pg_command_env()
+                command = ["pg_dump", "--format=custom", "--no-owner", "--no-privileges", f"--snapshot={snapshot}"]
+                _run([*command, "--file", str(dump), *args], env, "pg_dump")
+            else:
+                dump = work / "database.json"
+                call_command("dumpdata", natural_foreign=True, exclude=DUMPDATA_EXCLUDE, output=str(dump), verbosity=0)
         media_files = _tar_folder(Path(settings.MEDIA_ROOT), work / "media.tar.gz")
         parts = [dump, work / "media.tar.gz"]
         model_root = _model_root()

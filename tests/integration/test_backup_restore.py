@@ -91,12 +91,17 @@ def empty_database() -> Iterator[Any]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin.execute(f'CREATE DATABASE "{name}"')
         made.append(name)
-        return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
+        return _database_url(name)
 
     yield make
     with _admin_connection() as admin:
         for name in made:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _database_url(name: str) -> str:
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
 
 
 def _manage(database_url: str, media: Path, models: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -191,6 +196,32 @@ def test_backup_then_restore_into_an_empty_database_finds_everything(
     busy = _manage(second, media, tmp_path / "m2", "restore", str(archive))
     assert busy.returncode != 0 and "already holds files" in busy.stderr
     assert _tables(second) == 0
+
+
+def test_a_write_during_the_backup_does_not_make_the_manifest_disagree_with_the_dump(
+    study_with_reads: dict[str, Any], tmp_path: Path, empty_database: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live server keeps writing while a backup runs (the worker computes a report, a reader saves):
+    a row committed after the row counts are read must not reach the dump either."""
+    from spinereview.core import backup
+
+    counted = backup._row_counts
+
+    def count_then_write() -> dict[str, int]:
+        rows = counted()
+        with psycopg.connect(_database_url(connection.settings_dict["NAME"]), autocommit=True) as other:
+            other.execute("INSERT INTO auth_group (name) VALUES ('written during the backup')")
+        return rows
+
+    monkeypatch.setattr(backup, "_row_counts", count_then_write)
+    archive = tmp_path / "live.tar"
+    call_command("backup", str(archive), stdout=io.StringIO())
+    with tarfile.open(archive) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+    assert manifest["rows"]["auth.Group"] == 0
+    restored = _manage(empty_database(), tmp_path / "live-media", tmp_path / "live-models", "restore", str(archive))
+    assert restored.returncode == 0, restored.stderr
+    assert "row counts match the backup" in restored.stdout
 
 
 def _rewrite(archive: Path, target: Path, change: Any) -> None:
