@@ -219,6 +219,8 @@ CELERY_TASK_ROUTES = {
     "spinereview.ai.tasks.inference_job_run": {"queue": "gpu"},
     # Loading uploaded weights needs torch, which only the gpu workers have.
     "spinereview.ai.tasks.model_version_verify_run": {"queue": "gpu"},
+    # The stenosis grader of a model runs where its segmenter does.
+    "spinereview.ai.tasks.ai_level_grades_run": {"queue": "gpu"},
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True

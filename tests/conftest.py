@@ -51,9 +51,12 @@ def _media_in_tmp(request: pytest.FixtureRequest, settings: object) -> None:
         settings.MEDIA_ROOT = request.getfixturevalue("media_root")  # type: ignore[attr-defined]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def celery_worker_process(django_db_setup: None, django_db_blocker: object, media_root: Path, test_model_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A real Celery worker process on queues gpu and cpu, on the test database and the test broker."""
+    """A real Celery worker process on queues gpu and cpu, on the test database and the test broker.
+
+    One per test module, stopped when the module ends: a worker left running would take the jobs of
+    the next module's own workers (test_inference_faults kills and watches its own)."""
     from django.conf import settings
     from django.db import connection
 

@@ -411,6 +411,9 @@ class CheckpointInfo:
     label_map: dict[int, str]
     config: dict[str, Any]
     metrics: dict[str, Any]
+    grader: dict[str, Any] = field(default_factory=dict)
+    """The stenosis grader in DIR/grader/: name, version, grades (class names, mildest first) and its
+    held-out scores (accuracy, kappa) when its metrics.json has them; {} without a grader."""
 
 
 def checkpoint_describe(model_dir: str | os.PathLike[str]) -> CheckpointInfo:
@@ -429,14 +432,21 @@ def checkpoint_describe(model_dir: str | os.PathLike[str]) -> CheckpointInfo:
     config = read_config(path)
     _check_weights_archive(path / WEIGHTS)
     grader_path = path / GRADER_SUBFOLDER
+    grader: dict[str, Any] = {}
     if grader_path.is_dir():
         from ml.grading.inference import read_grader_config
 
         try:
-            read_grader_config(grader_path)
+            grader_config = read_grader_config(grader_path)
         except ValueError as exc:
             raise ValueError(f"its stenosis grader is unusable: {exc}") from exc
         _check_weights_archive(grader_path / WEIGHTS)
+        grader = {
+            "name": str(grader_config["name"]),
+            "version": model_version(str(grader_config["name"]), grader_path / WEIGHTS),
+            "grades": [str(g) for g in grader_config["grades"]],
+            "heldout": _grader_heldout(grader_path / METRICS),
+        }
     metrics_path = path / METRICS
     try:
         metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
@@ -448,7 +458,21 @@ def checkpoint_describe(model_dir: str | os.PathLike[str]) -> CheckpointInfo:
         label_map={int(k): str(v) for k, v in config["label_map"].items()},
         config=config,
         metrics=metrics if isinstance(metrics, dict) else {},
+        grader=grader,
     )
+
+
+def _grader_heldout(metrics_path: Path) -> dict[str, Any]:
+    """The grader's held-out accuracy and kappa, from its metrics.json ({} when it has none)."""
+    import json
+
+    try:
+        heldout = json.loads(metrics_path.read_text()).get("heldout") if metrics_path.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if not isinstance(heldout, dict):
+        return {}
+    return {k: heldout[k] for k in ("n", "accuracy", "linear_weighted_kappa") if isinstance(heldout.get(k), int | float)}
 
 
 def _check_weights_archive(weights: Path) -> None:

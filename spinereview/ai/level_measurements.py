@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,9 @@ from spinereview.morphometry import (
 )
 
 logger = logging.getLogger(__name__)
+
+# The grade fields of a level not (yet) graded by the model's stenosis grader.
+UNGRADED: dict[str, Any] = {"grade_index": None, "grade_name": "", "grade_probabilities": None, "grader_version": ""}
 
 DISC_LABEL_NAME = "intervertebral_disc"
 VERTEBRAL_BODY_LABEL_NAME = "vertebral_body"
@@ -127,7 +131,17 @@ def muscle_fat_sources(*, series: DicomSeries, labels: np.ndarray, values: dict[
     return {"image": loaded.volume, "intensity_model": model}
 
 
-def _segmentation_with_geometry(segmentation: AISegmentation) -> tuple[np.ndarray, SeriesGeometry]:
+def ai_segmentations_by_orientation(*, study: DicomStudy, model_version: ModelVersion) -> dict[str, AISegmentation]:
+    """The model's mask of the examination's first sagittal and first axial series."""
+    by_orientation: dict[str, AISegmentation] = {}
+    for segmentation in AISegmentation.objects.filter(series__study=study, model_version=model_version).select_related("series").order_by("created"):
+        orientation = series_orientation(series=segmentation.series)
+        if orientation is not None:
+            by_orientation.setdefault(orientation, segmentation)
+    return by_orientation
+
+
+def segmentation_with_geometry(segmentation: AISegmentation) -> tuple[np.ndarray, SeriesGeometry]:
     labels = np.load(Path(settings.MEDIA_ROOT) / segmentation.file_path)
     sop_instance_uids, attributes = series_slice_geometry(series=segmentation.series)
     if sop_instance_uids != tuple(segmentation.sop_instance_uids):
@@ -146,19 +160,15 @@ def ai_level_measurements_compute(*, dicom_study_id: str, model_version_id: str)
     paraspinal muscles) masks of one examination; then the readers' per-level deltas against them."""
     study = DicomStudy.objects.get(pk=dicom_study_id)
     model_version = ModelVersion.objects.get(pk=model_version_id)
-    by_orientation: dict[str, AISegmentation] = {}
-    for segmentation in AISegmentation.objects.filter(series__study=study, model_version=model_version).select_related("series"):
-        orientation = series_orientation(series=segmentation.series)
-        if orientation is not None:
-            by_orientation.setdefault(orientation, segmentation)
+    by_orientation = ai_segmentations_by_orientation(study=study, model_version=model_version)
     if "sagittal" not in by_orientation or "axial" not in by_orientation:
         return []  # the other series' job has not finished yet: it will call again
     sagittal, axial = by_orientation["sagittal"], by_orientation["axial"]
     axial_rows: dict[str, dict[str, Any]] = {}
     sagittal_rows: dict[str, dict[str, Any]] = {}
     try:
-        sag_labels, sag_geometry = _segmentation_with_geometry(sagittal)
-        ax_labels, ax_geometry = _segmentation_with_geometry(axial)
+        sag_labels, sag_geometry = segmentation_with_geometry(sagittal)
+        ax_labels, ax_geometry = segmentation_with_geometry(axial)
         named, flag = named_disc_centres(
             sag_labels,
             sag_geometry,
@@ -201,10 +211,16 @@ def ai_level_measurements_compute(*, dicom_study_id: str, model_version_id: str)
                     "muscle_fat_method": axial_row.get("muscle_fat_method", ""),
                     "errors": errors,
                     "flag": level_flag[:300],
+                    # graded again on the (possibly new) axial slice by ai.level_grades, on a gpu worker
+                    **UNGRADED,
                 },
             )
             measurements.append(row)
         from spinereview.studies.services.mask_measurements import level_deltas_refresh
 
         level_deltas_refresh(dicom_study=study, model_version=model_version)
+        if model_version.grader:
+            from spinereview.ai.level_grades import level_grades_enqueue
+
+            transaction.on_commit(partial(level_grades_enqueue, dicom_study_id=str(study.pk), model_version_id=str(model_version.pk)))
     return measurements

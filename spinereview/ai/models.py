@@ -29,6 +29,9 @@ class ModelVersion(BaseModel):
     refusal = models.TextField(blank=True)
     # An upload asked to become the global default: done by the worker once the weights are verified.
     activate_when_ready = models.BooleanField(default=False)
+    # The checkpoint's stenosis grader (its grader/ folder), or {} without one:
+    # {"name", "version" ("<name>@<sha256[:12]>"), "grades" (class names, mildest first), "heldout"}.
+    grader = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -89,8 +92,10 @@ class AISegmentation(BaseModel):
 
 
 class AILevelMeasurement(BaseModel):
-    """Per-level quantities derived from a case's AI masks (the AI grade follows from the DSCA and
-    the reader study's cut-offs, so it is computed where the protocol is known, not stored)."""
+    """Per-level quantities derived from a case's AI masks, and the model's stenosis grader's grade of
+    the level (when the model has a grader). Which grade a reader study's reports use (the grader's, or
+    the DSCA's through the protocol's cut-offs) is decided where the protocol is known:
+    ai.selectors.ai_level_grade."""
 
     dicom_study = models.ForeignKey(DicomStudy, on_delete=models.PROTECT, related_name="ai_level_measurements")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="level_measurements")
@@ -116,6 +121,13 @@ class AILevelMeasurement(BaseModel):
     errors = models.JSONField(default=dict)
     # Set when levels could not be named with confidence (e.g. not exactly five discs found).
     flag = models.CharField(max_length=300, blank=True)
+    # The grader's grade on the axial slice at axial_slice_index: class index (0 = mildest) and name
+    # (ModelVersion.grader["grades"]), the class probabilities, and the grader that gave it. grader_version
+    # is set once the level was graded, also when it could not be (then errors["grade"] says why).
+    grade_index = models.SmallIntegerField(null=True)
+    grade_name = models.CharField(max_length=64, blank=True)
+    grade_probabilities = models.JSONField(null=True)
+    grader_version = models.CharField(max_length=128, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["dicom_study", "model_version", "level"], name="one_measurement_per_level")]

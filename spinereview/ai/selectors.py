@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Q, QuerySet
 
 from spinereview.accounts.models import User
-from spinereview.ai.models import InferenceJob, ModelVersion, StudyModel
+from spinereview.ai.models import AILevelMeasurement, InferenceJob, ModelVersion, StudyModel
 from spinereview.core.errors import NotFoundError
+from spinereview.morphometry import stenosis_grade_from_dsca
 from spinereview.studies.models import Case, ReaderStudy, StudyMembership
 
 # Throughput is measured over the most recent successful jobs of a model version.
@@ -202,3 +205,61 @@ def study_job_counts(*, reader_study: ReaderStudy, model_version: ModelVersion) 
         counts[status] += 1
     counts["missing"] = len(series_ids) - sum(counts[s] for s in InferenceJob.Status.values)
     return counts
+
+
+# --------------------------------------------------------------------------- the AI's grade of a level
+
+
+def ai_grade_source(*, ai_grade: Mapping[str, Any], model_version: ModelVersion) -> str:
+    """"grader" or "dsca": how a protocol's AI grade is made with this model (ai_grade["source"]; "auto",
+    also for protocols stored before sources existed, is the grader when the model has one)."""
+    source = str(ai_grade.get("source") or "auto")
+    if source == "auto":
+        return "grader" if model_version.grader else "dsca"
+    return source
+
+
+def ai_grade_method(*, ai_grade: Mapping[str, Any], model_version: ModelVersion) -> str:
+    """One line for reports: what the AI rater's grades are."""
+    if ai_grade_source(ai_grade=ai_grade, model_version=model_version) == "grader":
+        if not model_version.grader:
+            return f"stenosis grader: {model_version.version} has none, so the AI gives no grades"
+        grader = model_version.grader
+        heldout = grader.get("heldout") or {}
+        scores = f"; held-out accuracy {heldout['accuracy']:.2f} on {heldout.get('n', '?')} levels" if "accuracy" in heldout else ""
+        return f"stenosis grader {grader['version']} ({', '.join(grader['grades'])}) on the axial slice at each disc{scores}"
+    cutoffs = ai_grade.get("dsca_cutoffs_mm2") or []
+    return f"dural sac area (DSCA) of {model_version.version}'s mask through the protocol's cut-offs {', '.join(f'{c:g}' for c in cutoffs)} mm²"
+
+
+def ai_level_grade(row: AILevelMeasurement, *, ai_grade: Mapping[str, Any], categories: Sequence[str], model_version: ModelVersion) -> tuple[str | None, str]:
+    """The AI's grade of one level as a category of the protocol's AI-graded condition, or (None, why not).
+    One rule for every place that shows or counts it: the compare view, the agreement summary, the report
+    and the exports."""
+    if row.flag:
+        return None, row.flag
+    if not categories:
+        return None, "the condition has no categories"
+    if ai_grade_source(ai_grade=ai_grade, model_version=model_version) == "grader":
+        if not model_version.grader:
+            return None, f"the model {model_version.version} has no stenosis grader"
+        if not row.grader_version:
+            return None, "not graded yet"
+        if row.grade_index is None:
+            return None, str(row.errors.get("grade") or "not graded")
+        grader_map = ai_grade.get("grader_map") or {}
+        if grader_map:
+            value = grader_map.get(row.grade_name)
+            if value is None:
+                return None, f"ai_grade.grader_map has no category for the grader's '{row.grade_name}'"
+            return str(value), ""
+        grades = model_version.grader.get("grades") or []
+        if len(grades) != len(categories):
+            return None, f"the grader's {len(grades)} grades do not map onto the {len(categories)} categories: set ai_grade.grader_map in the protocol"
+        return categories[row.grade_index], ""
+    cutoffs = ai_grade.get("dsca_cutoffs_mm2")
+    if not cutoffs:
+        return None, "the protocol has no DSCA cut-offs"
+    if row.dsca_mm2 is None:
+        return None, str(row.errors.get("dsca_mm2") or "no dural sac area")
+    return categories[min(stenosis_grade_from_dsca(row.dsca_mm2, cutoffs_mm2=tuple(cutoffs)), len(categories) - 1)], ""

@@ -28,6 +28,10 @@ class ModelVersionSerializer(serializers.Serializer):  # type: ignore[type-arg]
         help_text="verifying: an upload whose weights a gpu worker is loading; only a ready version can be activated",
     )
     refusal = serializers.CharField(help_text="Why a refused upload's weights could not be used; empty otherwise")
+    grader = serializers.DictField(
+        help_text='The stenosis grader in its grader/ folder: {"name", "version", "grades" (mildest first), "heldout" '
+        '({"n", "accuracy", "linear_weighted_kappa"})}; {} without one'
+    )
 
 
 def model_version_payload(model_version: ModelVersion, study_slugs: list[str]) -> dict[str, Any]:
@@ -46,6 +50,7 @@ def model_version_payload(model_version: ModelVersion, study_slugs: list[str]) -
         "created": model_version.created,
         "status": model_version.status,
         "refusal": model_version.refusal,
+        "grader": model_version.grader,
     }
 
 

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from spinereview.ai.level_grades import level_grades_reset
 from spinereview.ai.models import AISegmentation, InferenceJob, ModelVersion, StudyModel
 from spinereview.ai.selectors import model_version_default, model_version_for_reader_study, reader_study_series_ids
 from spinereview.core.errors import ApplicationError, ConflictError
@@ -67,8 +68,16 @@ def model_version_register(*, path: Path, activate: bool, actor: str = "", verif
                 "metrics": info.metrics,
                 "model_card": card.read_text(errors="replace")[:100_000] if card.is_file() else "",
                 "registered_by": actor,
+                "grader": info.grader,
             },
         )
+        if model_version.grader != info.grader and Path(model_version.path) == Path(path).resolve():
+            # the same segmenter weights with a grader added, retrained or removed (train-grader --into):
+            # its grades so far came from another grader, so they are graded again
+            model_version.grader = info.grader
+            model_version.save(update_fields=["grader", "modified"])
+            logger.info("Model version %s: stenosis grader now %s", model_version.version, info.grader.get("version") or "none")
+            level_grades_reset(model_version=model_version)
         if activate:
             model_version_activate(model_version=model_version, reader_study=None, actor=actor or "command line")
     return model_version

@@ -9,7 +9,7 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
-from spinereview.ai import level_measurements, services
+from spinereview.ai import level_grades, level_measurements, services
 from spinereview.core.periodic import periodic_thread_start
 
 logger = logging.getLogger(__name__)
@@ -24,6 +24,12 @@ def inference_job_run(*, job_id: str) -> None:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def ai_level_measurements_run(*, dicom_study_id: str, model_version_id: str) -> None:
     level_measurements.ai_level_measurements_compute(dicom_study_id=dicom_study_id, model_version_id=model_version_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def ai_level_grades_run(*, dicom_study_id: str, model_version_id: str) -> None:
+    """Routed to queue "gpu" (settings.CELERY_TASK_ROUTES): the stenosis grader needs torch."""
+    level_grades.ai_level_grades_compute(dicom_study_id=dicom_study_id, model_version_id=model_version_id)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -44,6 +50,7 @@ _sweeper_stop = threading.Event()
 def _sweep() -> None:
     services.inference_jobs_sweep()
     services.model_versions_verify_sweep()
+    level_grades.level_grades_sweep()
 
 
 @worker_ready.connect

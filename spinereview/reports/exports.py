@@ -215,7 +215,10 @@ def statistics_rows(report: Mapping[str, Any]) -> Iterator[tuple[Cell, ...]]:
 
 
 REFERENCE_COLUMNS = ("study", "case", "case_id", "level", "condition", "grade", "grade_rank", "source", "reference_version")
-AI_COLUMNS = ("study", "case", "case_id", "level", "model_version", "dsca_mm2", "condition", "grade", "grade_rank", "flag")
+AI_COLUMNS = (
+    "study", "case", "case_id", "level", "model_version", "dsca_mm2", "condition", "grade", "grade_rank",
+    "grade_source", "grader_version", "grade_confidence", "no_grade_reason", "flag",
+)  # fmt: skip
 
 
 def reference_rows(*, reader_study: ReaderStudy) -> Iterator[tuple[Cell, ...]]:
@@ -228,13 +231,17 @@ def reference_rows(*, reader_study: ReaderStudy) -> Iterator[tuple[Cell, ...]]:
 
 
 def ai_rows(*, reader_study: ReaderStudy) -> Iterator[tuple[Cell, ...]]:
-    """The active model's DSCA per case and level and the grade the protocol's cut-offs give it."""
+    """The study's model's DSCA per case and level and its grade (the grader's, or the protocol's DSCA
+    cut-offs'), with where the grade came from and, for a level without one, why."""
     model_version = model_version_for_reader_study(reader_study=reader_study)
     for row in ai_level_rows(reader_study=reader_study, model_version=model_version):
         categories = condition_categories(reader_study.protocol, row.condition) if row.condition else []
         rank = categories.index(row.grade) if row.grade in categories else None
         assert model_version is not None
-        yield (reader_study.slug, row.case.label, str(row.case.pk), row.level, model_version.version, row.dsca_mm2, row.condition, row.grade, rank, row.flag or None)
+        yield (
+            reader_study.slug, row.case.label, str(row.case.pk), row.level, model_version.version, row.dsca_mm2, row.condition, row.grade, rank,
+            row.grade_source or None, row.grader_version or None, row.grade_confidence, row.no_grade_reason or None, row.flag or None,
+        )  # fmt: skip
 
 
 def reads_workbook(reader_study: ReaderStudy, out: IO[bytes]) -> None:

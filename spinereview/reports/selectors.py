@@ -22,11 +22,10 @@ from django.conf import settings
 from spinereview.accounts.models import User
 from spinereview.agreement import cohen_kappa_score, dice_per_label, dice_score, hd95_error, percent_agreement_score
 from spinereview.ai.models import AILevelMeasurement, AISegmentation, ModelVersion
-from spinereview.ai.selectors import model_version_for_reader_study
+from spinereview.ai.selectors import ai_grade_method, ai_grade_source, ai_level_grade, model_version_for_reader_study
 from spinereview.core.errors import NotFoundError
 from spinereview.imaging.models import DicomSeries, ReferenceSegmentation
 from spinereview.imaging.selectors import series_instances, series_slice_geometry
-from spinereview.morphometry import stenosis_grade_from_dsca
 from spinereview.reports.analysis import (
     AI_RATER,
     PHASES,
@@ -84,6 +83,7 @@ class AgreementSummary:
     dice: tuple[StructureDice, ...]
     ai_grades_flagged: tuple[str, ...]
     mask_deltas: tuple[QuantityDelta, ...] = ()
+    ai_grade_method: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         def clean(value: float) -> float | None:
@@ -106,6 +106,7 @@ class AgreementSummary:
                 {"structure": d.structure, "n_series": d.n_series, "mean_dice": clean(d.mean_dice), "min_dice": clean(d.min_dice)} for d in self.dice
             ],
             "ai_grades_flagged": list(self.ai_grades_flagged),
+            "ai_grade_method": self.ai_grade_method,
             "mask_deltas_vs_ai": [
                 {"quantity": d.quantity, "n": d.n, "mean_delta": round(d.mean_delta, 3), "mean_abs_delta": round(d.mean_abs_delta, 3)} for d in self.mask_deltas
             ],
@@ -155,19 +156,17 @@ def _submitted_grades(reader_study: ReaderStudy, condition: str) -> dict[str, di
 
 def _ai_grades(cases: list[Case], model_version: ModelVersion, protocol: dict[str, Any], categories: list[str]) -> tuple[dict[tuple[str, str], str], list[str]]:
     ai_grade = protocol.get("ai_grade") or {}
-    cutoffs = tuple(float(v) for v in ai_grade.get("dsca_cutoffs_mm2", (100.0, 75.0, 50.0)))
     by_study = {case.dicom_study_id: case for case in cases}
     grades: dict[tuple[str, str], str] = {}
-    flagged: dict[tuple[str, str], list[str]] = {}
+    missing: dict[tuple[str, str], list[str]] = {}
     for row in AILevelMeasurement.objects.filter(dicom_study_id__in=by_study, model_version=model_version).order_by("level"):
         case = by_study[row.dicom_study_id]
-        if row.flag:
-            flagged.setdefault((case.label, row.flag), []).append(row.level)
-        if row.dsca_mm2 is None or row.flag:
-            continue
-        index = stenosis_grade_from_dsca(row.dsca_mm2, cutoffs_mm2=cutoffs)
-        grades[(str(case.pk), row.level)] = categories[min(index, len(categories) - 1)]
-    return grades, [f"{label} ({', '.join(levels)}): {flag}" for (label, flag), levels in sorted(flagged.items())]
+        value, why = ai_level_grade(row, ai_grade=ai_grade, categories=categories, model_version=model_version)
+        if value is None:
+            missing.setdefault((case.label, why), []).append(row.level)
+        else:
+            grades[(str(case.pk), row.level)] = value
+    return grades, [f"{label} ({', '.join(levels)}): {why}" for (label, why), levels in sorted(missing.items())]
 
 
 def _dice(cases: list[Case], model_version: ModelVersion) -> list[StructureDice]:
@@ -202,7 +201,9 @@ def agreement_summary(*, reader_study: ReaderStudy) -> AgreementSummary:
     flagged: list[str] = []
     dice: list[StructureDice] = []
     mask_deltas: list[QuantityDelta] = []
+    method = None
     if model_version is not None:
+        method = ai_grade_method(ai_grade=protocol.get("ai_grade") or {}, model_version=model_version)
         ratings[AI_RATER], flagged = _ai_grades(cases, model_version, protocol, categories)
         dice = _dice(cases, model_version)
         mask_deltas = _mask_deltas(reader_study, model_version)
@@ -230,6 +231,7 @@ def agreement_summary(*, reader_study: ReaderStudy) -> AgreementSummary:
         dice=tuple(dice),
         ai_grades_flagged=tuple(flagged),
         mask_deltas=tuple(mask_deltas),
+        ai_grade_method=method,
     )
 
 
@@ -375,24 +377,39 @@ class AIGradeRow:
     condition: str | None
     grade: str | None
     flag: str
+    grade_source: str = ""
+    """"grader" or "dsca" (ai.selectors.ai_grade_source)."""
+    grader_version: str = ""
+    grade_confidence: float | None = None
+    """The grader's probability of the class it chose."""
+    no_grade_reason: str = ""
 
 
 def ai_level_rows(*, reader_study: ReaderStudy, model_version: ModelVersion | None) -> list[AIGradeRow]:
-    """The active model's per-level DSCA of each non-calibration case, and the grade the protocol's
-    cut-offs give it (none where the level assignment is flagged or the sac was not found)."""
+    """The study's model's per-level DSCA of each non-calibration case, and its grade of the protocol's
+    AI-graded condition (ai.selectors.ai_level_grade: the grader's or the DSCA cut-offs'; none where the
+    level assignment is flagged, the sac was not found or the level was not graded, with the reason)."""
     if model_version is None:
         return []
     protocol = reader_study.protocol
     ai_grade = protocol.get("ai_grade") or {}
     condition = ai_grade.get("condition")
     categories = condition_categories(protocol, condition) if condition else []
+    source = ai_grade_source(ai_grade=ai_grade, model_version=model_version) if condition else ""
     cases = {c.dicom_study_id: c for c in Case.objects.filter(reader_study=reader_study, is_calibration=False)}
     rows = []
     for row in AILevelMeasurement.objects.filter(dicom_study_id__in=cases, model_version=model_version):
-        grade = None
-        if condition and row.dsca_mm2 is not None and not row.flag:
-            grade = categories[min(stenosis_grade_from_dsca(row.dsca_mm2, cutoffs_mm2=tuple(ai_grade["dsca_cutoffs_mm2"])), len(categories) - 1)]
-        rows.append(AIGradeRow(cases[row.dicom_study_id], row.level, row.dsca_mm2 if not row.flag else None, condition, grade, row.flag))
+        grade, why = ai_level_grade(row, ai_grade=ai_grade, categories=categories, model_version=model_version) if condition else (None, "")
+        probabilities = row.grade_probabilities or {}
+        rows.append(
+            AIGradeRow(
+                cases[row.dicom_study_id], row.level, row.dsca_mm2 if not row.flag else None, condition, grade, row.flag,
+                grade_source=source,
+                grader_version=row.grader_version if source == "grader" else "",
+                grade_confidence=round(float(probabilities[row.grade_name]), 4) if source == "grader" and row.grade_name in probabilities else None,
+                no_grade_reason=why,
+            )
+        )
     levels = {level: i for i, level in enumerate(protocol["levels"])}
     return sorted(rows, key=lambda r: (r.case.label, str(r.case.pk), levels.get(r.level, 99), r.level))
 
@@ -492,6 +509,13 @@ def study_inputs(*, reader_study: ReaderStudy, n_resamples: int = 1000, seed: in
                 if value is not None and not (ai_row.flag and quantity == "min_dsca_mm2"):
                     values.append(ValueObservation(str(non_calibration[ai_row.dicom_study_id].pk), AI_RATER, "live", "", ai_row.level, f"mask.{quantity}", float(value)))
     flagged = sorted({f"AI level assignment flagged for case {r.case.label}: {r.flag}" for r in ai_rows if r.flag})
+    ungraded: dict[tuple[str, str], list[str]] = {}
+    for r in ai_rows:
+        if r.grade is None and r.condition and not r.flag:
+            ungraded.setdefault((r.case.label, r.no_grade_reason), []).append(r.level)
+    flagged += [f"No AI grade for case {label} ({', '.join(levels)}): {why}" for (label, why), levels in sorted(ungraded.items())]
+    if model_version is not None and (protocol.get("ai_grade") or {}).get("condition"):
+        flagged.insert(0, f"The AI's grades: {ai_grade_method(ai_grade=protocol['ai_grade'], model_version=model_version)}")
     return StudyInputs(
         levels=tuple(protocol["levels"]),
         conditions=tuple(conditions),
@@ -523,8 +547,9 @@ def study_fingerprint(*, reader_study: ReaderStudy, n_resamples: int = 1000, see
         "references": sorted(str(v) for v in ReferenceRead.objects.filter(case__reader_study=reader_study).values_list("id", flat=True)),
         "model": model_version.version if model_version else None,
         "ai": sorted(
-            str(v) for v in AILevelMeasurement.objects.filter(model_version=model_version, dicom_study_id__in=case_studies).values_list("id", "dsca_mm2", "flag")
+            str(v) for v in AILevelMeasurement.objects.filter(model_version=model_version, dicom_study_id__in=case_studies).values_list("id", "dsca_mm2", "flag", "grade_index", "grader_version", "errors")
         ) if model_version else [],
+        "grader": model_version.grader if model_version else None,
         "level_deltas": sorted(
             str(v) for v in LevelDelta.objects.filter(segmentation_version__assignment__case__reader_study=reader_study).values_list("id", "delta")
         ),

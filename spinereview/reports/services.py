@@ -57,8 +57,12 @@ def agreement_report_compute(*, reader_study: ReaderStudy, n_resamples: int = RE
             created = AgreementReport.objects.create(
                 reader_study=reader_study, inputs_sha256=fingerprint, report=report, software_version=software_version(), duration_s=duration_s
             )
-    except IntegrityError:  # a concurrent run stored the same fingerprint first
-        return AgreementReport.objects.get(reader_study=reader_study, inputs_sha256=fingerprint)
+    except IntegrityError:
+        # A concurrent run stored the same fingerprint first; else (the study was deleted meanwhile) the error stands.
+        existing = AgreementReport.objects.filter(reader_study=reader_study, inputs_sha256=fingerprint).first()
+        if existing is None:
+            raise
+        return existing
     # Older reports of the study are superseded; keep the newest few for comparison, drop the rest.
     stale = AgreementReport.objects.filter(reader_study=reader_study).exclude(pk=created.pk).order_by("-created").values_list("pk", flat=True)[4:]
     AgreementReport.objects.filter(pk__in=list(stale)).delete()

@@ -99,9 +99,10 @@ DEFAULT_PROTOCOL: dict[str, Any] = {
         {"key": "disc_height", "kind": "disc_height", "label": "Disc height", "required": False},
     ],
     "segmentation": {"series_role": "axial_t2", "labels": ["dural_sac", "spinal_canal"], "brush_radius_mm": 2.0},
-    # The AI's grade for this condition comes from its dural-sac area at the disc level:
-    # >= 100 mm2 normal, 75-100 mild (relative stenosis), 50-75 moderate, < 50 severe.
-    "ai_grade": {"condition": "central_canal", "dsca_cutoffs_mm2": [100.0, 75.0, 50.0]},
+    # The AI's grade for this condition: its model's stenosis grader's where the model has one, else from
+    # its dural-sac area at the disc level: >= 100 mm2 normal, 75-100 mild (relative stenosis), 50-75
+    # moderate, < 50 severe.
+    "ai_grade": {"condition": "central_canal", "source": "auto", "dsca_cutoffs_mm2": [100.0, 75.0, 50.0]},
     "compare": True,
 }
 
@@ -262,19 +263,47 @@ def _normalise_segmentation(raw: Any) -> dict[str, Any] | None:
     return {"series_role": role, "labels": labels, "brush_radius_mm": float(radius)}
 
 
-def _normalise_ai_grade(raw: Any, condition_keys: set[str]) -> dict[str, Any] | None:
+AI_GRADE_SOURCES = ("auto", "grader", "dsca")
+
+
+def _normalise_ai_grade(raw: Any, conditions: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """How the AI's grade of one condition is made: by the model's stenosis grader ("grader"), from its
+    dural sac area through DSCA cut-offs ("dsca"), or by the grader when the study's model has one and
+    else by the cut-offs ("auto", the default). ``grader_map`` maps the grader's class names onto the
+    condition's categories; without it, class i is category i (when both have as many)."""
     if raw is None:
         return None
     checker = _Checker("ai_grade")
     ai_grade = checker.mapping(raw)
-    if ai_grade.get("condition") not in condition_keys:
+    _unknown_keys(ai_grade, {"condition", "source", "dsca_cutoffs_mm2", "grader_map"}, checker)
+    condition = next((c for c in conditions if c["key"] == ai_grade.get("condition")), None)
+    if condition is None:
         raise _Checker("ai_grade.condition").fail("must name one of the conditions")
+    source = ai_grade.get("source", "auto")
+    if source not in AI_GRADE_SOURCES:
+        raise _Checker("ai_grade.source").fail(f"must be one of {', '.join(AI_GRADE_SOURCES)}")
     cutoffs = ai_grade.get("dsca_cutoffs_mm2")
-    if not isinstance(cutoffs, list) or not cutoffs or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in cutoffs):
-        raise _Checker("ai_grade.dsca_cutoffs_mm2").fail("must be a list of numbers")
-    if any(b >= a for a, b in zip(cutoffs, cutoffs[1:], strict=False)):
-        raise _Checker("ai_grade.dsca_cutoffs_mm2").fail("must decrease (mm2 thresholds from normal to most severe)")
-    return {"condition": ai_grade["condition"], "dsca_cutoffs_mm2": [float(v) for v in cutoffs]}
+    if cutoffs is None and source != "grader":
+        raise _Checker("ai_grade.dsca_cutoffs_mm2").fail(f"is needed when source is {source} (only a grader-only AI grade goes without)")
+    if cutoffs is not None:
+        if not isinstance(cutoffs, list) or not cutoffs or not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in cutoffs):
+            raise _Checker("ai_grade.dsca_cutoffs_mm2").fail("must be a list of positive numbers")
+        if any(b >= a for a, b in zip(cutoffs, cutoffs[1:], strict=False)):
+            raise _Checker("ai_grade.dsca_cutoffs_mm2").fail("must decrease (mm2 thresholds from normal to most severe)")
+    codes = [c["code"] for c in condition["scale"]["categories"]]
+    grader_map = {}
+    for name, code in _Checker("ai_grade.grader_map").mapping(ai_grade.get("grader_map") or {}).items():
+        if not isinstance(name, str) or not name:
+            raise _Checker("ai_grade.grader_map").fail("keys must be the grader's class names")
+        if code not in codes:
+            raise _Checker(f"ai_grade.grader_map.{name}").fail(f"'{code}' is not a category of {condition['key']} ({', '.join(codes)})")
+        grader_map[name] = code
+    out: dict[str, Any] = {"condition": condition["key"], "source": source}
+    if cutoffs is not None:
+        out["dsca_cutoffs_mm2"] = [float(v) for v in cutoffs]
+    if grader_map:
+        out["grader_map"] = grader_map
+    return out
 
 
 def _normalise_mappings(raw: Any, scales: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -341,7 +370,7 @@ def protocol_validate(protocol: Any) -> dict[str, Any]:
         "conditions": conditions,
         "measurements": measurements,
         "segmentation": _normalise_segmentation(raw.get("segmentation")),
-        "ai_grade": _normalise_ai_grade(raw.get("ai_grade"), {c["key"] for c in conditions}),
+        "ai_grade": _normalise_ai_grade(raw.get("ai_grade"), conditions),
         "mappings": _normalise_mappings(raw.get("mappings"), scales),
         "two_phase": _Checker("two_phase").flag(raw.get("two_phase"), False),
         "compare": _Checker("compare").flag(raw.get("compare"), True),

@@ -15,11 +15,10 @@ from django.utils import timezone
 
 from spinereview.accounts.models import User
 from spinereview.ai.models import AILevelMeasurement, AISegmentation
-from spinereview.ai.selectors import model_version_for_case
+from spinereview.ai.selectors import ai_level_grade, model_version_for_case
 from spinereview.core.errors import NotFoundError, PermissionDeniedError
 from spinereview.imaging.models import DicomSeries
 from spinereview.imaging.selectors import series_orientation
-from spinereview.morphometry import stenosis_grade_from_dsca
 from spinereview.studies.models import (
     Assignment,
     Case,
@@ -248,12 +247,10 @@ def assignment_compare(*, assignment: Assignment) -> dict[str, Any]:
         measured[(m.key, m.level)] = m.values
     deltas = _level_deltas(masks, model_version_for_case(case=assignment.case))
     mask_methods = {row["level"]: row.get("muscle_fat_method", "") for v in masks for row in v.level_measurements if "muscle_fat_method" in row}
-    ai_rows = {
-        row.level: row
-        for row in AILevelMeasurement.objects.filter(dicom_study=assignment.case.dicom_study, model_version=model_version_for_case(case=assignment.case)).select_related("model_version")
-    }
-    if model_version is None and ai_rows:
-        model_version = next(iter(ai_rows.values())).model_version.version
+    case_model = model_version_for_case(case=assignment.case)
+    ai_rows = {row.level: row for row in AILevelMeasurement.objects.filter(dicom_study=assignment.case.dicom_study, model_version=case_model)}
+    if model_version is None and ai_rows and case_model is not None:
+        model_version = case_model.version
     ai_grade = protocol.get("ai_grade") or {}
     categories = {c["key"]: [x["code"] for x in c["scale"]["categories"]] for c in protocol["conditions"]}
     reader_grades = {(g.level, g.condition): g.value for g in read.grades.all()} if read else {}
@@ -265,8 +262,8 @@ def assignment_compare(*, assignment: Assignment) -> dict[str, Any]:
         for condition in protocol["conditions"]:
             reader_value = reader_grades.get((level, condition["key"]))
             ai_value = None
-            if ai_grade.get("condition") == condition["key"] and ai_dsca is not None:
-                ai_value = categories[condition["key"]][min(stenosis_grade_from_dsca(ai_dsca, cutoffs_mm2=ai_grade["dsca_cutoffs_mm2"]), len(categories[condition["key"]]) - 1)]
+            if ai_grade.get("condition") == condition["key"] and row is not None and case_model is not None:
+                ai_value, _ = ai_level_grade(row, ai_grade=ai_grade, categories=categories[condition["key"]], model_version=case_model)
             differs = None if reader_value is None or ai_value is None else reader_value != ai_value
             grades.append({"condition": condition["key"], "reader": reader_value, "ai": ai_value, "differs": differs})
         levels.append(

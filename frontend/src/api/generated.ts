@@ -993,6 +993,10 @@ export interface components {
             status: components["schemas"]["Status42eEnum"];
             /** @description Why a refused upload's weights could not be used; empty otherwise */
             refusal: string;
+            /** @description The stenosis grader in its grader/ folder: {"name", "version", "grades" (mildest first), "heldout" ({"n", "accuracy", "linear_weighted_kappa"})}; {} without one */
+            grader: {
+                [key: string]: unknown;
+            };
             /** @description False when this version was registered before (nothing stored again) */
             created_now: boolean;
         };
@@ -1041,6 +1045,10 @@ export interface components {
             status: components["schemas"]["Status42eEnum"];
             /** @description Why a refused upload's weights could not be used; empty otherwise */
             refusal: string;
+            /** @description The stenosis grader in its grader/ folder: {"name", "version", "grades" (mildest first), "heldout" ({"n", "accuracy", "linear_weighted_kappa"})}; {} without one */
+            grader: {
+                [key: string]: unknown;
+            };
         };
         /** @enum {unknown} */
         NullEnum: null;

@@ -135,8 +135,11 @@ def _write_version(
     version = ReadVersion.objects.create(
         assignment=assignment, version=number, phase=phase, submitted=submitted, saved_by=user, elapsed_s=elapsed_s, provenance=provenance
     )
-    Grade.objects.bulk_create(Grade(read_version=version, level=lv, condition=cd, value=vl) for lv, cd, vl in grades)
-    Measurement.objects.bulk_create(Measurement(read_version=version, **m) for m in measurements)
+    created_grades = Grade.objects.bulk_create([Grade(read_version=version, level=lv, condition=cd, value=vl) for lv, cd, vl in grades])
+    created_measurements = Measurement.objects.bulk_create([Measurement(read_version=version, **m) for m in measurements])
+    # What was just written is what version.grades/measurements.all() would read back: the response is built
+    # from it without two more queries on the save path.
+    version._prefetched_objects_cache = {"grades": created_grades, "measurements": created_measurements}  # type: ignore[attr-defined]
     return version
 
 

@@ -123,6 +123,16 @@ def _broken(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         (_broken(lambda p: p["segmentation"].update(brush_radius_mm=0)), "brush_radius_mm: must be a number of millimetres"),
         (_broken(lambda p: p.update(ai_grade={"condition": "foraminal", "dsca_cutoffs_mm2": [100]})), "ai_grade.condition: must name one of the conditions"),
         (_broken(lambda p: p.update(ai_grade={"condition": "central_canal", "dsca_cutoffs_mm2": [50, 75]})), "must decrease"),
+        (_broken(lambda p: p.update(ai_grade={"condition": "central_canal", "dsca_cutoffs_mm2": [100, -5]})), "must be a list of positive numbers"),
+        (_broken(lambda p: p.update(ai_grade={"condition": "central_canal", "source": "oracle"})), "ai_grade.source: must be one of auto, grader, dsca"),
+        (_broken(lambda p: p.update(ai_grade={"condition": "central_canal"})), "ai_grade.dsca_cutoffs_mm2: is needed when source is auto"),
+        (_broken(lambda p: p.update(ai_grade={"condition": "central_canal", "source": "dsca"})), "is needed when source is dsca"),
+        (
+            _broken(lambda p: p.update(ai_grade={"condition": "central_canal", "source": "grader", "grader_map": {"severe": "E"}})),
+            "ai_grade.grader_map.severe: 'E' is not a category of central_canal",
+        ),
+        (_broken(lambda p: p.update(ai_grade={"condition": "central_canal", "source": "grader", "grader_map": ["A"]})), "ai_grade.grader_map: must be an object"),
+        (_broken(lambda p: p.update(ai_grade={"condition": "central_canal", "source": "grader", "by": "me"})), "ai_grade: unknown field(s) by"),
         (_broken(lambda p: p.update(mappings=[{"from": "lee", "to": "three_class", "map": {"0": "normal_mild"}}])), "'map' must give a target for every category of lee"),
         (_broken(lambda p: p.update(adjudication={"grade_distance": 0})), "adjudication.grade_distance: must be a whole number"),
         (_broken(lambda p: p.update(two_phase="yes")), "two_phase: must be true or false"),
@@ -144,3 +154,23 @@ def test_example_protocols_in_the_repository_load(path: Path) -> None:
     protocol = protocol_load(path.read_text())
     assert protocol_load(protocol_dump(protocol)) == protocol
     assert protocol["levels"][-1] == "L5-S1"
+
+
+def test_ai_grade_sources_normalise_and_stay_idempotent() -> None:
+    grader_only = copy.deepcopy(DEFAULT_PROTOCOL)
+    grader_only["conditions"][0]["scale"] = "three_class"
+    grader_only["ai_grade"] = {
+        "condition": "central_canal",
+        "source": "grader",
+        "grader_map": {"normal": "normal_mild", "mild": "normal_mild", "moderate": "moderate", "severe": "severe"},
+    }
+    normalised = protocol_validate(grader_only)
+    assert normalised["ai_grade"] == {
+        "condition": "central_canal",
+        "source": "grader",
+        "grader_map": {"normal": "normal_mild", "mild": "normal_mild", "moderate": "moderate", "severe": "severe"},
+    }
+    assert protocol_validate(normalised) == normalised
+    legacy = copy.deepcopy(DEFAULT_PROTOCOL)
+    legacy["ai_grade"] = {"condition": "central_canal", "dsca_cutoffs_mm2": [100, 75, 50]}  # stored before sources existed
+    assert protocol_validate(legacy)["ai_grade"] == {"condition": "central_canal", "source": "auto", "dsca_cutoffs_mm2": [100.0, 75.0, 50.0]}
