@@ -307,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.bench_args:
         bench_argv += args.bench_args.split()
     results: dict[str, dict[str, Any] | None] = {"spinereview": {"runs": []}, "orthanc": None}
+    load_start = os.getloadavg()
     with contextlib.ExitStack() as stack:
         targets = [stack.enter_context(_spinereview(args, gen))]
         if not args.no_orthanc:
@@ -325,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     if results["orthanc"]:
         print(f"# medians of {args.runs} interleaved run(s) per server")
         print(ratio_table(results["spinereview"], results["orthanc"], bench))  # type: ignore[arg-type]
+    # The machine may be shared: figures are comparable only with the load they were measured under.
+    print("# load average (1, 5, 15 min) at the start: {:.2f} {:.2f} {:.2f}; at the end: {:.2f} {:.2f} {:.2f}".format(*load_start, *os.getloadavg()))
     return 0
 
 

@@ -6,7 +6,9 @@ half imported. Re-importing an instance that is already stored is skipped (idemp
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import logging
 import os
 import re
@@ -14,19 +16,26 @@ import secrets
 import uuid
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pydicom
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, models, transaction
+from pydicom.charset import default_encoding
 from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import validate_file_meta, write_data_element, write_file_meta_info
 from pydicom.multival import MultiValue
-from pydicom.tag import BaseTag
+from pydicom.pixels.decoders.base import DecodeRunner
+from pydicom.tag import BaseTag, Tag
 from pydicom.uid import (
     JPEG2000,
     DeflatedExplicitVRLittleEndian,
@@ -98,6 +107,9 @@ class ParsedInstance:
     # Top-level elements as read (Explicit VR Little Endian files): those de-identification leaves
     # unchanged are written back as they came, without re-encoding (see _encoded).
     raw_elements: Mapping[BaseTag, RawDataElement] = field(default_factory=dict)
+    # Every UI value of the data set (nested ones included), gathered while parsing: the UIDs whose
+    # pseudonyms the import looks up.
+    uid_values: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -198,8 +210,11 @@ def _parse(source: ImportSource) -> ParsedInstance:
                     raw_elements[tag] = raw
         # pydicom decodes elements lazily: touch every one now, so a corrupt element is this file's
         # error here rather than an exception later in de-identification or indexing.
+        uid_values: set[str] = set()
         for element in dataset.iterall():
-            _ = element.value
+            value = element.value
+            if element.VR == "UI" and value:
+                uid_values.update(str(v) for v in (value if element.VM > 1 else [value]))
         _ = dataset.file_meta.get("TransferSyntaxUID") if hasattr(dataset, "file_meta") else None
     except InvalidDicomError:
         raise ValueError("not a DICOM file (no DICM preamble or readable header)") from None
@@ -229,16 +244,32 @@ def _parse(source: ImportSource) -> ParsedInstance:
         burned_in_annotation_check(dataset)
     except BurnedInAnnotationError as exc:
         raise ValueError(str(exc)) from None
-    try:
-        pixels = dataset.pixel_array
-    except Exception as exc:
-        raise ValueError(f"pixel data cannot be decoded ({transfer_syntax.name}): {exc}") from None
-    frames = int(dataset.get("NumberOfFrames", 1) or 1)
-    expected = (int(dataset.Rows), int(dataset.Columns)) if frames == 1 else (frames, int(dataset.Rows), int(dataset.Columns))
-    if tuple(pixels.shape[: len(expected)]) != expected:
-        raise ValueError(f"pixel data shape {pixels.shape} does not match Rows/Columns/NumberOfFrames {expected}")
+    if transfer_syntax in UncompressedTransferSyntaxes:
+        # Uncompressed pixels are decoded by reading the bytes as an array of the shape the header gives:
+        # pydicom's own checks before that (the pixel description, and a buffer long enough for it) are the
+        # whole test, without decoding (a copy of every slice).
+        try:
+            runner = DecodeRunner(transfer_syntax)
+            runner.set_source(dataset)
+            runner.validate()
+        except Exception as exc:
+            raise ValueError(f"pixel data cannot be decoded ({transfer_syntax.name}): {exc}") from None
+    else:
+        try:
+            pixels = dataset.pixel_array
+        except Exception as exc:
+            raise ValueError(f"pixel data cannot be decoded ({transfer_syntax.name}): {exc}") from None
+        frames = int(dataset.get("NumberOfFrames", 1) or 1)
+        expected = (int(dataset.Rows), int(dataset.Columns)) if frames == 1 else (frames, int(dataset.Rows), int(dataset.Columns))
+        if tuple(pixels.shape[: len(expected)]) != expected:
+            raise ValueError(f"pixel data shape {pixels.shape} does not match Rows/Columns/NumberOfFrames {expected}")
     return ParsedInstance(
-        source_name=source.name, data=source.data, dataset=dataset, slice_position_mm=slice_position_mm(dataset), raw_elements=raw_elements
+        source_name=source.name,
+        data=source.data,
+        dataset=dataset,
+        slice_position_mm=slice_position_mm(dataset),
+        raw_elements=raw_elements,
+        uid_values=frozenset(uid_values),
     )
 
 
@@ -275,16 +306,24 @@ def _dicom_json(dataset: Dataset) -> dict[str, object]:
     return result
 
 
-def pixel_data_offset(data: bytes, dataset: Dataset) -> int | None:
+def pixel_data_offset(data: bytes, dataset: Dataset, *, hint: int | None = None) -> int | None:
     """Offset of the top-level Pixel Data value in ``data`` (an Explicit VR Little Endian file), else None.
 
     The element is (7FE0,0010), VR OB or OW, two reserved bytes, a 4-byte length; the value follows.
     Only a length that matches the decoded header (Rows x Columns x frames x samples x bytes) is trusted.
+    ``hint``: where the writer put the value (checked like any other candidate), else it is searched for.
     """
     if str(dataset.file_meta.TransferSyntaxUID) != "1.2.840.10008.1.2.1" or "PixelData" not in dataset:
         return None
     frames = int(dataset.get("NumberOfFrames", 1) or 1)
     expected = int(dataset.Rows) * int(dataset.Columns) * frames * int(dataset.get("SamplesPerPixel", 1)) * int(dataset.BitsAllocated) // 8
+    if (
+        hint is not None
+        and hint >= 12
+        and data[hint - 12 : hint - 4] in (b"\xe0\x7f\x10\x00OW\x00\x00", b"\xe0\x7f\x10\x00OB\x00\x00")
+        and int.from_bytes(data[hint - 4 : hint], "little") in (expected, expected + 1)
+    ):
+        return hint
     for vr in (b"OW", b"OB"):
         header = b"\xe0\x7f\x10\x00" + vr + b"\x00\x00"
         index = data.rfind(header)
@@ -299,16 +338,97 @@ def instance_relative_path(study_uid: str, series_uid: str, sop_uid: str) -> str
     return f"dicom/{study_uid}/{series_uid}/{sop_uid}.dcm"
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_atomically(path: Path, data: bytes, *, make_parents: bool = True) -> None:
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f"{path.suffix}.{uuid.uuid4().hex}.partial")  # unique: concurrent imports never share it
-    tmp.write_bytes(data)
+    try:
+        tmp.write_bytes(data)
+    except FileNotFoundError:
+        if make_parents:
+            raise
+        # The folder was made by a concurrent import of the same study that has failed since and removed it.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
     os.replace(tmp, path)
 
 
+_writer: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _writer_pool() -> ThreadPoolExecutor:
+    """This process's file-writing threads (made on first use, so a forked worker never inherits them)."""
+    global _writer
+    if _writer is None or _writer[0] != os.getpid():
+        _writer = (os.getpid(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="dicom-write"))
+    return _writer[1]
+
+
+class _Files:
+    """The files of one import, written by background threads while the import goes on (the kernel's copy
+    into the page cache runs without the GIL, beside the de-identification of the next instance and the
+    database round trips). ``wait`` before the commit; ``discard`` when the import fails: the files only
+    this import can have written (their SOP Instance UID got its pseudonym in this import, so the path is
+    new) and every folder it made are removed, so a refused or lost import leaves nothing on disk. A file
+    at a path that existed before (an instance already mapped, which a concurrent import may be storing
+    at the same path and commit) is left: removing it could take a committed instance's file away."""
+
+    def __init__(self) -> None:
+        self.paths: list[Path] = []  # to remove if the import fails
+        self._pending: list[Future[None]] = []
+        self._folders: list[Path] = []  # made by this import, parents first
+
+    def write(self, path: Path, data: bytes, *, new_path: bool) -> None:
+        self._make_folders(path.parent)
+        if new_path:
+            self.paths.append(path)
+        self._pending.append(_writer_pool().submit(_write_atomically, path, data, make_parents=False))
+
+    def _make_folders(self, folder: Path) -> None:
+        missing = []
+        while not folder.is_dir():
+            missing.append(folder)
+            folder = folder.parent
+        for each in reversed(missing):
+            try:
+                each.mkdir()
+            except FileExistsError:
+                continue  # made by a concurrent import just now: not ours to remove
+            self._folders.append(each)
+
+    def wait(self) -> None:
+        """Every file written (the first write error is raised)."""
+        for future in self._pending:
+            future.result()
+
+    def discard(self) -> None:
+        wait(self._pending)
+        for path in self.paths:
+            path.unlink(missing_ok=True)
+        for folder in reversed(self._folders):
+            with contextlib.suppress(OSError):  # not empty: another import has stored something there since
+                folder.rmdir()
+
+
 def instances_generation_bump() -> None:
-    """Change the import generation that cached DICOMweb searches are keyed on (selectors.instances_generation)."""
-    _write_atomically(Path(settings.MEDIA_ROOT) / GENERATION_FILE, uuid.uuid4().hex.encode())
+    """Change the import generation that cached DICOMweb searches are keyed on (selectors.instances_generation).
+
+    The token (always 32 characters) is overwritten in place, in one write at offset 0: a reader sees the old
+    token, the new one, or for an instant a mix of the two, never again a token that an earlier import left,
+    so a search made after this import's commit never uses a cache entry from before it. (Replacing the file
+    by a rename made ext4 start writing it back to disk on every import.) The first import creates it.
+    """
+    path = Path(settings.MEDIA_ROOT) / GENERATION_FILE
+    token = uuid.uuid4().hex.encode()
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        _write_atomically(path, token)
+        return
+    try:
+        os.pwrite(fd, token, 0)
+    finally:
+        os.close(fd)
 
 
 # Pseudonymous dates lie 1 to 10 years before the real ones (never 0: the CheckConstraint says so).
@@ -320,11 +440,31 @@ def _new_uid() -> str:
     return f"2.25.{uuid.uuid4().int}"
 
 
+@dataclass
+class _Known:
+    """What the database already holds for a batch, keyed by pseudonymous UID: its series (with their
+    studies), its studies, and which of its instances are stored."""
+
+    series: dict[str, DicomSeries] = field(default_factory=dict)
+    studies: dict[str, DicomStudy] = field(default_factory=dict)
+    stored: set[str] = field(default_factory=set)
+
+
+_M = TypeVar("_M", bound=models.Model)
+
+
+def _row(model: type[_M], data: Mapping[str, Any]) -> _M:
+    """A model instance from its row as PostgreSQL's to_jsonb gives it (keys are column names)."""
+    fields = model._meta.concrete_fields
+    return model.from_db(connection.alias, [f.attname for f in fields], [f.to_python(data[f.column]) for f in fields])
+
+
 class _Pseudonymizer:
     """Pseudonyms for one import, backed by the mapping tables so that re-imports get the same ones.
 
-    ``prefetch`` reads the known mappings of a whole batch in two queries; new UID mappings are
-    written in one query by ``flush``.
+    ``prefetch`` reads, for a whole batch, the known UID mappings and patients and what is already
+    stored under the mapped UIDs (series, studies, instances): one query on PostgreSQL. New UID
+    mappings are written by ``_rows_insert`` (with the batch's instances, in one statement).
     """
 
     def __init__(self) -> None:
@@ -339,15 +479,80 @@ class _Pseudonymizer:
             return f"id:{str(dataset.get('IssuerOfPatientID', '') or '').strip()}|{patient_id}", patient_id
         return f"study:{dataset.StudyInstanceUID}", patient_id
 
-    def prefetch(self, datasets: list[Dataset]) -> None:
-        values: set[str] = set()
-        for dataset in datasets:
-            for element in dataset.iterall():
-                if element.VR == "UI" and element.value:
-                    values.update(str(v) for v in (element.value if element.VM > 1 else [element.value]))
+    def prefetch(self, parsed: list[ParsedInstance]) -> _Known:
+        values = sorted(set().union(*(item.uid_values for item in parsed)))
+        keys = sorted({self._patient_key(item.dataset)[0] for item in parsed})
+        originals = {
+            keyword: sorted({str(item.dataset[keyword].value) for item in parsed})
+            for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+        }
+        if connection.vendor == "postgresql":
+            return self._prefetch_one_query(values, keys, originals)
+        known = _Known()
         self._uids.update(PseudonymousUid.objects.filter(original_uid__in=values).values_list("original_uid", "uid"))
-        keys = {self._patient_key(d)[0] for d in datasets}
         self._patients.update((p.original_key, p) for p in PseudonymousPatient.objects.filter(original_key__in=keys))
+        mapped = {keyword: [self._uids[u] for u in uids if u in self._uids] for keyword, uids in originals.items()}
+        if mapped["SeriesInstanceUID"]:
+            known.series = {
+                s.series_instance_uid: s
+                for s in DicomSeries.objects.select_related("study").filter(series_instance_uid__in=mapped["SeriesInstanceUID"])
+            }
+        if mapped["StudyInstanceUID"]:
+            known.studies = DicomStudy.objects.in_bulk(mapped["StudyInstanceUID"], field_name="study_instance_uid")
+        if mapped["SOPInstanceUID"]:
+            known.stored = set(
+                DicomInstance.objects.filter(sop_instance_uid__in=mapped["SOPInstanceUID"]).values_list("sop_instance_uid", flat=True)
+            )
+        return known
+
+    def _prefetch_one_query(self, values: list[str], keys: list[str], originals: dict[str, list[str]]) -> _Known:
+        """``prefetch`` in one round trip: each row is (kind, JSON of what was found)."""
+        uid_table, patient_table, series_table, study_table, instance_table = (
+            connection.ops.quote_name(m._meta.db_table) for m in (PseudonymousUid, PseudonymousPatient, DicomSeries, DicomStudy, DicomInstance)
+        )
+        sql = f"""
+            WITH m AS (SELECT original_uid, uid FROM {uid_table} WHERE original_uid = ANY(%(values)s))
+            SELECT 'u', jsonb_build_array(original_uid, uid) FROM m
+            UNION ALL
+            SELECT 'p', to_jsonb(p) FROM {patient_table} p WHERE p.original_key = ANY(%(keys)s)
+            UNION ALL
+            SELECT 's', to_jsonb(s) || jsonb_build_object('_study', to_jsonb(t))
+            FROM {series_table} s JOIN {study_table} t ON t.id = s.study_id
+            WHERE s.series_instance_uid IN (SELECT uid FROM m WHERE original_uid = ANY(%(series)s))
+            UNION ALL
+            SELECT 't', to_jsonb(t) FROM {study_table} t
+            WHERE t.study_instance_uid IN (SELECT uid FROM m WHERE original_uid = ANY(%(studies)s))
+            UNION ALL
+            SELECT 'i', to_jsonb(i.sop_instance_uid) FROM {instance_table} i
+            WHERE i.sop_instance_uid IN (SELECT uid FROM m WHERE original_uid = ANY(%(sops)s))
+        """
+        params = {
+            "values": values,
+            "keys": keys,
+            "series": originals["SeriesInstanceUID"],
+            "studies": originals["StudyInstanceUID"],
+            "sops": originals["SOPInstanceUID"],
+        }
+        known = _Known()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for kind, data in cursor.fetchall():
+                data = json.loads(data) if isinstance(data, str) else data
+                if kind == "u":
+                    self._uids[data[0]] = data[1]
+                elif kind == "p":
+                    patient = _row(PseudonymousPatient, data)
+                    self._patients[patient.original_key] = patient
+                elif kind == "s":
+                    series = _row(DicomSeries, data)
+                    series.study = _row(DicomStudy, data["_study"])
+                    known.series[series.series_instance_uid] = series
+                elif kind == "t":
+                    study = _row(DicomStudy, data)
+                    known.studies[study.study_instance_uid] = study
+                else:
+                    known.stored.add(data)
+        return known
 
     def uid_for(self, original: str) -> str:
         if original not in self._uids:
@@ -358,8 +563,8 @@ class _Pseudonymizer:
         """Whether ``original`` got its pseudonym in this import (so nothing can be stored under it yet)."""
         return original in self._new_uids
 
-    def flush(self) -> None:
-        PseudonymousUid.objects.bulk_create(PseudonymousUid(original_uid=o, uid=u) for o, u in self._new_uids.items())
+    def new_mappings(self) -> list[PseudonymousUid]:
+        return [PseudonymousUid(original_uid=o, uid=u) for o, u in self._new_uids.items()]
 
     def patient_for(self, dataset: Dataset) -> PseudonymousPatient:
         key, patient_id = self._patient_key(dataset)
@@ -386,10 +591,87 @@ class _Deidentified:
     original_accession_number: str
     original_study_date: str
     dicom_json: dict[str, object]  # of the de-identified dataset
+    pixel_data_at: int | None = None  # where _encoded put the Pixel Data value, when it knows
 
 
 def _snapshot(value: object) -> object:
     return list(value) if isinstance(value, MultiValue) else value
+
+
+# Explicit VR element headers are 12 bytes long for these VRs (PS3.5 7.1.2), 8 for the others.
+_LONG_HEADER_VRS = frozenset(("OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"))
+
+
+def _encoded(ds: Dataset, data: bytes, unchanged: Mapping[BaseTag, RawDataElement]) -> tuple[bytes, int | None]:
+    """``ds`` as a DICOM file: the bytes ``ds.save_as(buffer, enforce_file_format=True)`` writes, and where in
+    them the top-level Pixel Data value is when it was copied (else None).
+
+    ``unchanged`` are top-level elements whose value is still the one read from ``data`` (an Explicit VR
+    Little Endian file), with the RawDataElements read there: they are copied from ``data`` as they are, consecutive ones in one
+    slice (the pixel data among them, without copying it through pydicom's writer); the others are
+    encoded by pydicom. Any other case (another encoding, nothing unchanged) is left to save_as.
+    """
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if (
+        not unchanged
+        or syntax is None
+        or not syntax.is_transfer_syntax
+        or syntax.is_implicit_VR
+        or not syntax.is_little_endian
+        or syntax.is_deflated
+        or ds.original_encoding != (False, True)
+        or (ds.preamble is not None and len(ds.preamble) != 128)
+    ):
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        return buffer.getvalue(), None
+    meta = FileMetaDataset(ds.file_meta)  # a copy (validate_file_meta adds to it), as dcmwrite does
+    if meta.get("MediaStorageSOPClassUID") != ds.SOPClassUID:
+        meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    if meta.get("MediaStorageSOPInstanceUID") != ds.SOPInstanceUID:
+        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    validate_file_meta(meta, enforce_standard=True)
+    head = DicomBytesIO()
+    head.is_little_endian, head.is_implicit_VR = True, False
+    head.write(ds.preamble or b"\x00" * 128)
+    head.write(b"DICM")
+    write_file_meta_info(head, meta, enforce_standard=True)
+    if "PixelData" in ds and Tag(0x7FE00010) not in unchanged:
+        ds["PixelData"].is_undefined_length = syntax.is_compressed  # as dcmwrite does
+    parts: list[bytes | memoryview] = [head.getvalue()]
+    written = len(parts[0])  # bytes in parts, but for the current run
+    pixels_at: int | None = None
+    source = memoryview(data)
+    encodings = ds.get("SpecificCharacterSet", default_encoding)
+    run: list[int] = []  # [start, end) in data of the current run of unchanged elements
+    for tag in sorted(ds.keys()):
+        if tag.element == 0 and tag.group > 6:
+            continue  # retired group lengths are not written (PS3.5 7.2), as dcmwrite does
+        if tag in unchanged:
+            raw = unchanged[tag]
+            start = raw.value_tell - (12 if raw.VR in _LONG_HEADER_VRS else 8)
+            if run and run[1] == start:
+                run[1] = raw.value_tell + raw.length
+            else:
+                if run:
+                    parts.append(source[run[0] : run[1]])
+                    written += run[1] - run[0]
+                run = [start, raw.value_tell + raw.length]
+            if tag == 0x7FE00010:
+                pixels_at = written + raw.value_tell - run[0]
+            continue
+        if run:
+            parts.append(source[run[0] : run[1]])
+            written += run[1] - run[0]
+            run = []
+        element = DicomBytesIO()
+        element.is_little_endian, element.is_implicit_VR = True, False
+        write_data_element(element, ds[tag], encodings)
+        parts.append(element.getvalue())
+        written += len(parts[-1])
+    if run:
+        parts.append(source[run[0] : run[1]])
+    return b"".join(parts), pixels_at
 
 
 def _deidentified(item: ParsedInstance, pseudonymizer: _Pseudonymizer) -> _Deidentified:
@@ -409,17 +691,18 @@ def _deidentified(item: ParsedInstance, pseudonymizer: _Pseudonymizer) -> _Deide
     charset = ds.get("SpecificCharacterSet")
     dataset_deidentify(ds, pseudonym=pseudonym, uid_for=pseudonymizer.uid_for)
     dicom_json = _dicom_json(ds)
+    unchanged: dict[BaseTag, RawDataElement] = {}
     if ds.get("SpecificCharacterSet") == charset:
         # Elements de-identification did not change go back as they were read: written as is, not re-encoded.
         for tag, value in before.items():
             raw = item.raw_elements[tag]
             if tag in ds and ds[tag].VR == raw.VR and ds[tag].value == value:
                 ds[tag] = raw
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
+                unchanged[tag] = raw
     # The source name may hold PHI (e.g. a file named after the patient); it is not kept.
-    stored = ParsedInstance(source_name=item.source_name, data=buffer.getvalue(), dataset=ds, slice_position_mm=item.slice_position_mm)
-    return _Deidentified(stored, patient, *originals, dicom_json=dicom_json)
+    encoded, pixels_at = _encoded(ds, item.data, unchanged)
+    stored = ParsedInstance(source_name=item.source_name, data=encoded, dataset=ds, slice_position_mm=item.slice_position_mm)
+    return _Deidentified(stored, patient, *originals, dicom_json=dicom_json, pixel_data_at=pixels_at)
 
 
 def _optional_int(dataset: Dataset, keyword: str) -> int | None:
@@ -438,49 +721,109 @@ def dicom_instances_import(*, sources: Iterable[ImportSource]) -> ImportResult:
     the winner's rows (so the outcome is the same as importing one after the other).
     """
     batch = list(sources)
+    if _caller_retries.get():
+        return _instances_import(parse_sources(batch), savepoint=False)
     for attempt in (1, 2):
         try:
             return _instances_import(parse_sources(batch))
         except IntegrityError:
             if attempt == 2:
-                raise ImportRejectedError(
-                    "Import refused: the same examination is being imported concurrently; nothing was imported. Try again.",
-                    extra={"errors": []},
-                ) from None
+                raise concurrent_import_refused() from None
     raise AssertionError("unreachable")
 
 
-def _instances_import(parsed: list[ParsedInstance]) -> ImportResult:
+def concurrent_import_refused() -> ImportRejectedError:
+    """The error for an import that lost a race twice (dicom_instances_import, or a caller that retries)."""
+    return ImportRejectedError(
+        "Import refused: the same examination is being imported concurrently; nothing was imported. Try again.",
+        extra={"errors": []},
+    )
+
+
+# Set by a caller that runs the import inside a transaction of its own and, on IntegrityError, retries
+# that whole transaction (STOW-RS does: dicomweb._stow): the import then needs no savepoint of its own
+# to retry from, which saves two round trips to the database per request.
+_caller_retries: ContextVar[bool] = ContextVar("import_caller_retries", default=False)
+
+
+@contextlib.contextmanager
+def import_retried_by_caller() -> Iterator[None]:
+    """Within this block, dicom_instances_import lets an IntegrityError (a lost race) propagate, so that
+    the caller's transaction is rolled back whole, and the caller retries it (at most once more, then
+    refuses with ``concurrent_import_refused()``)."""
+    token = _caller_retries.set(True)
+    try:
+        yield
+    finally:
+        _caller_retries.reset(token)
+
+
+# Rows per INSERT statement of _rows_insert (parameters are bound client-side, but statements stay small).
+_INSERT_BATCH = 500
+
+
+def _insert_sql(model: type[models.Model], objs: Sequence[models.Model]) -> tuple[str, list[Any]]:
+    fields = model._meta.concrete_fields
+    params: list[Any] = []
+    for obj in objs:
+        params.extend(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)  # type: ignore[arg-type]
+    quote = connection.ops.quote_name
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    columns = ", ".join(quote(f.column) for f in fields)
+    return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES {', '.join([row] * len(objs))}", params
+
+
+def _rows_insert(mappings: list[PseudonymousUid], instances: list[DicomInstance]) -> None:
+    """Insert new UID mappings and instance rows; on PostgreSQL in one statement (one round trip)."""
+    if connection.vendor != "postgresql" or len(mappings) > _INSERT_BATCH or len(instances) > _INSERT_BATCH:
+        PseudonymousUid.objects.bulk_create(mappings, batch_size=_INSERT_BATCH)
+        DicomInstance.objects.bulk_create(instances, batch_size=_INSERT_BATCH)
+        return
+    pairs: list[tuple[type[models.Model], Sequence[models.Model]]] = [(PseudonymousUid, mappings), (DicomInstance, instances)]
+    statements = [_insert_sql(model, objs) for model, objs in pairs if objs]
+    if not statements:
+        return
+    if len(statements) == 2:  # a data-modifying WITH runs to completion whatever the main statement reads
+        sql, params = f"WITH new_mappings AS ({statements[0][0]}) {statements[1][0]}", statements[0][1] + statements[1][1]
+    else:
+        sql, params = statements[0]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _instances_import(parsed: list[ParsedInstance], *, savepoint: bool = True) -> ImportResult:
     media_root = Path(settings.MEDIA_ROOT)
-    written: list[Path] = []
+    files = _Files()
     skipped = 0
     new_series: list[str] = []
     study_uids: list[str] = []
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint):
             pseudonymizer = _Pseudonymizer()
-            pseudonymizer.prefetch([item.dataset for item in parsed])
-            done = [_deidentified(item, pseudonymizer) for item in parsed]
-            pseudonymizer.flush()
+            known = pseudonymizer.prefetch(parsed)
+            done: list[_Deidentified] = []
+            writing: set[str] = set()
+            for item in parsed:
+                record = _deidentified(item, pseudonymizer)
+                done.append(record)
+                ds = record.item.dataset
+                sop_uid = str(ds.SOPInstanceUID)
+                # Stored unless already stored (or already being written: the same instance twice in the batch);
+                # the loop below makes the same choice for the index rows.
+                if sop_uid not in known.stored and sop_uid not in writing:
+                    writing.add(sop_uid)
+                    files.write(
+                        media_root / instance_relative_path(str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), sop_uid),
+                        record.item.data,
+                        new_path=pseudonymizer.is_new(record.original_sop_instance_uid),
+                    )
             uids = [
                 (str(d.item.dataset.StudyInstanceUID), str(d.item.dataset.SeriesInstanceUID), str(d.item.dataset.SOPInstanceUID))
                 for d in done
             ]
-            # Series with their studies in one query; studies apart only when a series is new.
-            series_by_uid = {
-                s.series_instance_uid: s
-                for s in DicomSeries.objects.select_related("study").filter(series_instance_uid__in={u[1] for u in uids})
-            }
-            studies = {s.study.study_instance_uid: s.study for s in series_by_uid.values()}
-            if {u[0] for u in uids} - studies.keys():
-                studies.update(DicomStudy.objects.in_bulk({u[0] for u in uids} - studies.keys(), field_name="study_instance_uid"))
-            # An instance whose UID got its pseudonym just now cannot be stored yet: only the others are looked up.
-            maybe_stored = [u[2] for d, u in zip(done, uids, strict=True) if not pseudonymizer.is_new(d.original_sop_instance_uid)]
-            stored_before = (
-                set(DicomInstance.objects.filter(sop_instance_uid__in=maybe_stored).values_list("sop_instance_uid", flat=True))
-                if maybe_stored
-                else set()
-            )
+            series_by_uid = known.series
+            studies = {s.study.study_instance_uid: s.study for s in series_by_uid.values()} | known.studies
+            stored_before = set(known.stored)
             rows: list[DicomInstance] = []
             for record, (study_uid, series_uid, sop_uid) in zip(done, uids, strict=True):
                 ds = record.item.dataset
@@ -524,9 +867,6 @@ def _instances_import(parsed: list[ParsedInstance]) -> ImportResult:
                     continue
                 stored_before.add(sop_uid)  # the same instance twice in one batch is stored once
                 relative = instance_relative_path(study_uid, series_uid, sop_uid)
-                target = media_root / relative
-                _write_atomically(target, record.item.data)
-                written.append(target)
                 rows.append(
                     DicomInstance(
                         series=series,
@@ -539,17 +879,17 @@ def _instances_import(parsed: list[ParsedInstance]) -> ImportResult:
                         slice_position_mm=record.item.slice_position_mm,
                         file_path=relative,
                         dicom_json=record.dicom_json,
-                        pixel_data_offset=pixel_data_offset(record.item.data, ds),
+                        pixel_data_offset=pixel_data_offset(record.item.data, ds, hint=record.pixel_data_at),
                     )
                 )
-            DicomInstance.objects.bulk_create(rows)
+            _rows_insert(pseudonymizer.new_mappings(), rows)
+            files.wait()  # the rows are seen by others after the commit, when the files are there
             if rows:
                 # Now for this process (searches inside this transaction see the rows), after the commit for all.
                 instances_generation_local_bump()
                 transaction.on_commit(instances_generation_bump)
     except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
+        files.discard()
         raise
     logger.info("Imported %d instance(s), skipped %d already stored, %d new series", len(rows), skipped, len(new_series))
     return ImportResult(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -266,6 +267,74 @@ def test_stow_refuses_bad_input_whole_and_checks_rights(imported: Imported) -> N
     stored = Client().post(f"/dicomweb/studies?reader_study={slug}", _multipart([good]), content_type=STOW_TYPE, HTTP_AUTHORIZATION=f"Token {lead.key}")
     assert stored.status_code == 200
     assert DicomSeries.objects.filter(study__cases__reader_study__slug=slug).count() == 2
+
+
+def test_stow_one_instance_at_a_time_grows_one_series_and_a_bad_batch_leaves_it_as_it_was(imported: Imported, media_root: Path) -> None:
+    """Instances STOWed one per request into a known series join it (one study, one re-identification row);
+    a batch with one unreadable part is refused whole: the series keeps its instances and no file is left."""
+    from spinereview.imaging.models import PseudonymousUid, StudyReidentification
+
+    admin = Token.objects.create(user=make_user(username="admin", is_staff=True))
+    auth = {"HTTP_AUTHORIZATION": f"Token {admin.key}"}
+    singles = [mr_slice(z_mm=float(z), study_uid=ORIGINAL_STUDY, series_uid=ORIGINAL_SERIES, rows=4, columns=3) for z in (2, 3)]
+    for data in singles:
+        response = Client().post("/dicomweb/studies", _multipart([data]), content_type=STOW_TYPE, **auth)  # type: ignore[arg-type]
+        assert response.status_code == 200, response.content
+        assert response.json()["00081190"]["Value"][0].endswith(f"/studies/{imported.study}")
+    series = DicomSeries.objects.get(series_instance_uid=imported.series)
+    assert series.instances.count() == 4
+    assert DicomStudy.objects.filter(study_instance_uid=imported.study).count() == 1
+    assert StudyReidentification.objects.filter(dicom_study__study_instance_uid=imported.study).count() == 1
+    files_before = sorted(media_root.rglob("*.dcm"))
+    mappings_before = PseudonymousUid.objects.count()
+    batch = [*singles, mr_slice(z_mm=4.0, study_uid=ORIGINAL_STUDY, series_uid=ORIGINAL_SERIES, rows=4, columns=3), b"DICM but truncated"]
+    refused = Client().post("/dicomweb/studies", _multipart(batch), content_type=STOW_TYPE, **auth)  # type: ignore[arg-type]
+    assert refused.status_code == 409
+    assert [f["00081197"]["Value"] for f in refused.json()["00081198"]["Value"]] == [[0x0110], [0x0110], [0x0110], [0xC000]]
+    assert series.instances.count() == 4
+    assert PseudonymousUid.objects.count() == mappings_before
+    assert sorted(media_root.rglob("*.dcm")) == files_before
+    accepted = Client().post("/dicomweb/studies", _multipart(batch[:3]), content_type=STOW_TYPE, **auth)  # type: ignore[arg-type]
+    assert accepted.status_code == 200
+    assert series.instances.count() == 5  # the two already stored are skipped, the new one added
+    assert len(accepted.json()["00081199"]["Value"]) == 3
+
+
+@pytest.mark.parametrize("losses", [1, 2])
+def test_stow_that_loses_a_race_is_retried_whole_once(imported: Imported, media_root: Path, monkeypatch: pytest.MonkeyPatch, losses: int) -> None:
+    """A STOW whose rows collide with a concurrent import's (IntegrityError) is rolled back whole and run again;
+    a second collision refuses it with 409, nothing stored and no file left."""
+    from django.db import IntegrityError
+
+    from spinereview.imaging import services
+
+    original = services._rows_insert
+    left = {"n": losses}
+
+    def racing(*args: object, **kwargs: object) -> object:
+        if left["n"]:
+            left["n"] -= 1
+            raise IntegrityError("duplicate key value violates unique constraint (simulated concurrent import)")
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(services, "_rows_insert", racing)
+    admin = Token.objects.create(user=make_user(username="admin", is_staff=True))
+    files_before = sorted(media_root.rglob("*"))
+    counts_before = (DicomStudy.objects.count(), DicomSeries.objects.count(), DicomInstance.objects.count())
+    files = [mr_slice(z_mm=float(z), study_uid="1.2.79", series_uid="1.2.79.1") for z in range(2)]
+    response = Client().post("/dicomweb/studies", _multipart(files), content_type=STOW_TYPE, HTTP_AUTHORIZATION=f"Token {admin.key}")
+    if losses == 1:
+        assert response.status_code == 200, response.content
+        assert (DicomStudy.objects.count(), DicomSeries.objects.count(), DicomInstance.objects.count()) == tuple(
+            n + k for n, k in zip(counts_before, (1, 1, 2), strict=True)
+        )
+        stored = [item["00081155"]["Value"][0] for item in response.json()["00081199"]["Value"]]
+        assert DicomInstance.objects.filter(sop_instance_uid__in=stored).count() == 2
+    else:
+        assert response.status_code == 409
+        assert "being imported concurrently" in response["Warning"]
+        assert (DicomStudy.objects.count(), DicomSeries.objects.count(), DicomInstance.objects.count()) == counts_before
+        assert sorted(media_root.rglob("*")) == files_before
 
 
 # --- authentication, access, CORS -----------------------------------------------------------------

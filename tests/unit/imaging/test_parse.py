@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pydicom
 import pytest
 from pydicom.uid import JPEGBaseline8Bit
 
@@ -75,3 +76,38 @@ def test_pixel_data_offset_points_at_the_pixels_of_uncompressed_files_only() -> 
     assert data[offset:] == bytes(np.arange(48, dtype="<u2").tobytes())
     compressed = encoded_slice(JPEGLSLossless, sample_pixels())
     assert pixel_data_offset(compressed, dcmread(io.BytesIO(compressed))) is None
+
+
+def _mr_slice_with(**changes: object) -> bytes:
+    """mr_slice() with some attributes set (None: removed)."""
+    ds = pydicom.dcmread(io.BytesIO(mr_slice()))
+    for keyword, value in changes.items():
+        if value is None:
+            del ds[keyword]
+        else:
+            setattr(ds, keyword, value)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"PixelData": bytes(80)}, "less than expected (80 vs 96 bytes)"),
+        ({"NumberOfFrames": 2}, "less than expected (96 vs 192 bytes)"),
+        ({"BitsAllocated": 12}, "'Bits Allocated' value of '12' is invalid"),
+        ({"PhotometricInterpretation": None}, "Missing required element: (0028,0004)"),
+        ({"SamplesPerPixel": 2}, "'Samples per Pixel' value of '2' is invalid"),
+    ],
+)
+def test_uncompressed_pixels_that_do_not_fit_their_description_are_refused(changes: dict[str, object], reason: str) -> None:
+    with pytest.raises(ImportRejectedError) as info:
+        parse_sources([ImportSource("bad.dcm", _mr_slice_with(**changes))])
+    error = info.value.extra["errors"][0]["error"]
+    assert error.startswith("pixel data cannot be decoded (Explicit VR Little Endian): ") and reason in error, error
+
+
+def test_uncompressed_pixels_with_trailing_padding_are_accepted() -> None:
+    (parsed,) = parse_sources([ImportSource("padded.dcm", _mr_slice_with(PixelData=bytes(120)))])
+    assert int(parsed.dataset.Rows) == 8

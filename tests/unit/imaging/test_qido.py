@@ -84,7 +84,12 @@ def test_multipart_parsing() -> None:
     body = b"--xyz\r\nContent-Type: application/dicom\r\n\r\nAAA\r\n--xyz\r\n\r\nBB\r\n--xyz--\r\n"
     parts = multipart_parts(body, 'multipart/related; type="application/dicom"; boundary=xyz')
     assert [content for _, content in parts] == [b"AAA", b"BB"]
+    # A preamble is skipped; a part may hold CRLFs and the boundary's prefix; only the CRLF before a
+    # delimiter is not content; an empty part is refused.
+    tricky = b"preamble--xy\r\n--xyz\r\n\r\n\r\nA\r\n\r\n--xy\r\n\r\n--xyz\r\nContent-Type: application/dicom\r\n\r\nC--xyz--"
+    assert [content for _, content in multipart_parts(tricky, 'multipart/related; boundary=xyz')] == [b"\r\nA\r\n\r\n--xy\r\n", b"C"]
     for content_type, data, status in [
+        ('multipart/related; type="application/dicom"; boundary=xyz', b"--xyz\r\n--xyz--", 400),
         ("application/json", body, 415),
         ('multipart/related; type="application/dicom+json"; boundary=xyz', body, 415),
         ('multipart/related; type="application/dicom"', body, 400),
