@@ -9,9 +9,15 @@ What it does (a report, not a test):
      reading page of Phantom 001 --runs times with an empty browser cache (a new browser context
      each time: "cold") and --runs times in one context that has loaded the page before ("warm").
   3. Prints the median (and min/max) of, in ms since navigation start:
-       first image  the first CORNERSTONE_IMAGE_RENDERED event (caught in the capture phase, outside
+       first image  the first animation frame in which a visible canvas in #viewer-root has
+                    non-black pixels (> 1 % of a 32 x 32 copy brighter than 10/255), polled every
+                    frame from outside the app: the entry chunk's preview of the shown slice
+                    (frontend/src/viewer/preview.ts, drawn before Cornerstone is loaded) or
+                    Cornerstone's own canvas, whichever comes first
+       cornerstone  the first CORNERSTONE_IMAGE_RENDERED event (caught in the capture phase, outside
                     the app) after which that viewport's canvas has non-black pixels (> 1 % of a
-                    sampled grid brighter than 10/255), read from the canvas inside the event
+                    sampled grid brighter than 10/255), read from the canvas inside the event:
+                    the image the reader can work on (scroll, window, measure)
        series       the app's `sr:series-loaded` performance mark: every slice of every hung series
                     is in Cornerstone's cache; checked against the network: as many frame responses
                     as slices, all ended before the mark
@@ -62,7 +68,7 @@ GOAL_FIRST_MS, GOAL_SERIES_MS = 300, 1000
 # Runs before the page's own scripts: records the first render that put pixels on a canvas.
 PROBE = """
 (() => {
-  const probe = { firstImageMs: null, renders: 0, blankRenders: 0 };
+  const probe = { firstImageMs: null, onScreenMs: null, renders: 0, blankRenders: 0 };
   window.__srProbe = probe;
   const litFraction = (canvas) => {
     const ctx = canvas.getContext('2d', { willReadFrequently: false });
@@ -76,6 +82,32 @@ PROBE = """
     }
     return total ? lit / total : 0;
   };
+  // Every frame until one shows it: is any visible canvas in the viewer lit? Read through a
+  // 32 x 32 copy, so the check costs the page next to nothing. Counts the entry chunk's
+  // preview (a plain canvas) as well as Cornerstone's canvases.
+  const scratch = document.createElement('canvas');
+  scratch.width = scratch.height = 32;
+  const poll = () => {
+    const now = performance.now();
+    const sctx = scratch.getContext('2d', { willReadFrequently: true });
+    for (const canvas of document.querySelectorAll('#viewer-root canvas')) {
+      const box = canvas.getBoundingClientRect();
+      if (canvas.width === 0 || canvas.height === 0 || box.width < 32 || box.height < 32) continue;
+      if (canvas.checkVisibility && !canvas.checkVisibility({ opacityProperty: true, visibilityProperty: true })) continue;
+      sctx.clearRect(0, 0, 32, 32);
+      sctx.drawImage(canvas, 0, 0, 32, 32);
+      const data = sctx.getImageData(0, 0, 32, 32).data;
+      let lit = 0;
+      for (let i = 0; i < data.length; i += 4) if (data[i] > 10 || data[i + 1] > 10 || data[i + 2] > 10) lit += 1;
+      if (lit / 1024 > 0.01) {
+        probe.onScreenMs = now;
+        probe.onScreenCanvas = canvas.className || canvas.parentElement?.className || 'canvas';
+        return;
+      }
+    }
+    requestAnimationFrame(poll);
+  };
+  requestAnimationFrame(poll);
   document.addEventListener('CORNERSTONE_IMAGE_RENDERED', (evt) => {
     const now = performance.now();
     probe.renders += 1;
@@ -186,7 +218,9 @@ def _server(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
 def _load(page: Any, url: str) -> dict[str, Any]:
     page.goto(url)
     page.wait_for_selector('#viewer-root[data-series-loaded="true"], #viewer-root[data-state="error"]', timeout=60_000)
-    page.wait_for_function("() => window.__srProbe && window.__srProbe.firstImageMs !== null", timeout=10_000)
+    page.wait_for_function(
+        "() => window.__srProbe && window.__srProbe.firstImageMs !== null && window.__srProbe.onScreenMs !== null", timeout=10_000
+    )
     result: dict[str, Any] = page.evaluate(COLLECT)
     slices = sum(int(text.split("/")[1]) for text in result["slices"] if "/" in text)
     if result["state"] == "error":
@@ -205,16 +239,19 @@ def _summary(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     def stats(values: list[float]) -> str:
         return f"{statistics.median(values):7.0f}  ({min(values):.0f}-{max(values):.0f})"
 
-    first = [r["probe"]["firstImageMs"] for r in runs]
+    first = [r["probe"]["onScreenMs"] for r in runs]
+    cornerstone = [r["probe"]["firstImageMs"] for r in runs]
     app_first = [r["appFirstImage"] for r in runs]
     series = [r["seriesLoaded"] for r in runs]
+    shown_by = sorted({str(r["probe"].get("onScreenCanvas")) for r in runs})
     print(
-        f"{name:5} first image {stats(first)}   app mark {stats(app_first)}   series {stats(series)}   "
+        f"{name:5} first image {stats(first)} ({', '.join(shown_by)})   cornerstone {stats(cornerstone)}   app mark {stats(app_first)}   series {stats(series)}   "
         f"requests {runs[-1]['requests']}, {runs[-1]['transferred'] / 1e6:.2f} MB transferred, {runs[-1]['slicesTotal']} slices, "
         f"{runs[-1]['frameRequests']} frame requests ({runs[-1]['frameBytesFromNetwork'] / 1e6:.2f} MB of frames over the network)"
     )
     return {
         "first_image_ms": statistics.median(first),
+        "cornerstone_first_image_ms": statistics.median(cornerstone),
         "app_first_image_ms": statistics.median(app_first),
         "series_ms": statistics.median(series),
     }

@@ -62,7 +62,8 @@ export async function mountReadingViewer(root: HTMLElement, boot: Boot | null = 
   state.setState('loading');
   root.classList.add('sr-root');
   fitToWindow(root);
-  root.replaceChildren(h('div', { class: 'sr-splash', role: 'status' }, 'Loading assignment…'));
+  // The boot's skeleton (with its previews) stays until the workspace replaces it.
+  if (!root.querySelector('.sr-skeleton')) root.replaceChildren(h('div', { class: 'sr-splash', role: 'status' }, 'Loading assignment…'));
 
   let config: MountConfig;
   let assignment: Assignment;
@@ -142,6 +143,13 @@ export async function mountReadingViewer(root: HTMLElement, boot: Boot | null = 
           : null;
 
   const sidebar = h('aside', { class: 'sr-sidebar' }, phaseBanner, grading.element);
+  boot?.mount();
+  for (const part of parts.values()) {
+    const preview = part.series ? boot?.preview(part.series.series_instance_uid) : undefined;
+    void preview?.then((canvas) => {
+      if (canvas) part.panel.showPreview(canvas);
+    });
+  }
   root.replaceChildren(
     h(
       'div',

@@ -21,6 +21,10 @@ export class SeriesPanel {
   private readonly progressEl: HTMLElement;
   private readonly progressBar: HTMLElement;
   private imageCount = 0;
+  /** the entry chunk's preview of the shown slice, until Cornerstone has rendered it */
+  private preview: HTMLCanvasElement | null = null;
+  /** Cornerstone has rendered an image here (a preview arriving later is dropped) */
+  private rendered = false;
   imageIds: string[] = [];
   /** resolves once every slice is in the cache (or failed) */
   loaded: Promise<void> = Promise.resolve();
@@ -65,7 +69,22 @@ export class SeriesPanel {
   setLoading(text: string): void {
     this.statusEl.textContent = text;
     this.statusEl.className = 'sr-vp-status';
-    this.statusEl.hidden = false;
+    // Over a preview the image itself says that it is coming.
+    this.statusEl.hidden = this.preview !== null;
+  }
+
+  /** Shows the entry chunk's drawing of the shown slice until Cornerstone renders it. */
+  showPreview(canvas: HTMLCanvasElement): void {
+    if (this.rendered || this.statusEl.getAttribute('role') === 'alert') return;
+    this.dropPreview();
+    this.preview = canvas;
+    this.element.after(canvas);
+    this.statusEl.hidden = true;
+  }
+
+  private dropPreview(): void {
+    this.preview?.remove();
+    this.preview = null;
   }
 
   setLoaded(): void {
@@ -73,6 +92,7 @@ export class SeriesPanel {
   }
 
   setMessage(text: string): void {
+    this.dropPreview();
     this.statusEl.textContent = text;
     this.statusEl.className = 'sr-vp-status sr-vp-status-info';
     this.statusEl.hidden = false;
@@ -80,6 +100,7 @@ export class SeriesPanel {
   }
 
   setError(text: string): void {
+    this.dropPreview();
     this.statusEl.textContent = text;
     this.statusEl.className = 'sr-vp-status sr-vp-status-error';
     this.statusEl.setAttribute('role', 'alert');
@@ -145,6 +166,9 @@ export class SeriesPanel {
       const listener = (): void => {
         if (!viewport.getImageData()) return;
         this.element.removeEventListener(Enums.Events.IMAGE_RENDERED, listener);
+        // Same task as Cornerstone's drawing: the preview gives way without a blank frame.
+        this.rendered = true;
+        this.dropPreview();
         resolve();
       };
       this.element.addEventListener(Enums.Events.IMAGE_RENDERED, listener);
