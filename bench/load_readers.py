@@ -17,7 +17,7 @@ What it does:
      exists that was not acknowledged, and no stale save was stored.
 
 Run (the shared PostgreSQL; your own database name):
-  .venv/bin/python bench/load_readers.py [--readers 50] [--duration 30] [--think-ms 1000] [--workers 3 --threads 8]
+  .venv/bin/python bench/load_readers.py [--readers 50] [--duration 30] [--think-ms 1000] [--workers N --threads N]
   --think-ms 0 saturates the server (every reader saves back to back): a capacity figure, not a latency one.
 Exit status 1 if any save failed, any update was lost, a stale save was stored, or the audit chain broke.
 """
@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import random
+import runpy
 import secrets
 import signal
 import socket
@@ -265,8 +266,9 @@ def main() -> int:
     parser.add_argument("--think-ms", type=float, default=1000.0, help="mean pause between a reader's saves")
     parser.add_argument("--stale", type=float, default=0.05, help="probability of a deliberately stale save before a save")
     parser.add_argument("--mask-shape", default="16x192x192", help="slices x rows x columns of each case's series")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    production = runpy.run_path(str(REPO / "gunicorn.conf.py"))  # the server ./run demo and the web image start
+    parser.add_argument("--workers", type=int, default=production["workers"], help="gunicorn worker processes (default: gunicorn.conf.py's)")
+    parser.add_argument("--threads", type=int, default=production["threads"], help="threads per gunicorn worker (default: gunicorn.conf.py's)")
     args = parser.parse_args()
     shape = tuple(int(n) for n in args.mask_shape.split("x"))
     if len(shape) != 3:

@@ -27,7 +27,7 @@ from ml.labels import LABEL_MAP
 from spinereview.ai.level_measurements import ai_level_measurements_compute
 from spinereview.ai.models import AILevelMeasurement, AISegmentation, InferenceJob, ModelVersion
 from spinereview.imaging.models import DicomInstance, DicomSeries
-from spinereview.imaging.services import dicom_instances_import, sources_from_path
+from spinereview.imaging.services import dicom_instances_import, instances_generation_bump, sources_from_path
 from spinereview.morphometry import FAT_WATER_RESAMPLED_METHOD, SignalIntensityModel
 from spinereview.reports.selectors import agreement_summary
 from spinereview.studies.models import LevelDelta, ReaderStudy, SegmentationVersion, StudyMembership
@@ -225,6 +225,9 @@ def test_masks_that_cannot_be_measured_say_why_through_the_save_api(case: dict[s
     original = dict(instance.dicom_json)
     instance.dicom_json = {tag: value for tag, value in instance.dicom_json.items() if tag != "00200032"}
     instance.save(update_fields=["dicom_json"])
+    # Only imports change the index, and they change the generation the geometry cache is keyed on: this
+    # edit behind the product's back does the same.
+    instances_generation_bump()
     broken = _put(case, "axial_t2", labels.tobytes(), 1)
     assert broken.status_code == 200
     assert broken.json()["measurement_error"].startswith("the series has no usable geometry, so its masks cannot be measured")

@@ -23,7 +23,7 @@ from spinereview.ai.level_measurements import DISC_LABEL_NAME, VERTEBRAL_BODY_LA
 from spinereview.ai.models import AILevelMeasurement, AISegmentation, ModelVersion
 from spinereview.ai.selectors import model_version_for_case
 from spinereview.imaging.models import DicomSeries, DicomStudy
-from spinereview.imaging.selectors import series_orientation, series_slice_geometry
+from spinereview.imaging.selectors import instances_generation, series_orientation, series_slice_geometry
 from spinereview.morphometry import (
     AXIAL_QUANTITIES,
     SAGITTAL_QUANTITIES,
@@ -50,7 +50,13 @@ def _slice_orientation(geometry: SeriesGeometry) -> str:
 
 
 def _geometry(series: DicomSeries) -> SeriesGeometry:
-    _, attributes = series_slice_geometry(series=series)
+    """The series' slice geometry, read from the index once per import generation: masks are saved on every
+    stroke, and a series changes only when an import stores instances (which changes the generation)."""
+    key = f"series-geometry:{series.pk}:{series.series_instance_uid}:{instances_generation()}"
+    attributes = cache.get(key)
+    if attributes is None:
+        _, attributes = series_slice_geometry(series=series)
+        cache.set(key, attributes, CENTRES_CACHE_SECONDS)
     return SeriesGeometry.from_dicom_attributes(attributes)
 
 

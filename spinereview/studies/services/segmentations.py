@@ -42,16 +42,18 @@ def segmentation_labels_load(version: SegmentationVersion) -> np.ndarray:
         return np.asarray(stored["labels"])
 
 
-def _labels_from_bytes(data: bytes, shape: tuple[int, int, int], allowed: set[int]) -> np.ndarray:
+def _labels_from_bytes(data: bytes, shape: tuple[int, int, int], allowed: set[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The labelmap and its voxel count per label value (index = value)."""
     expected = shape[0] * shape[1] * shape[2]
     if len(data) != expected:
         raise ApplicationError(f"The labelmap has {len(data)} bytes; this series needs {expected} (uint8, z*y*x = {shape[0]}*{shape[1]}*{shape[2]})")
     labels = np.frombuffer(data, dtype=np.uint8).reshape(shape)
-    present = {int(v) for v in np.flatnonzero(np.bincount(labels.ravel()))} - {0}  # bincount: O(n), unique sorts
+    counts = np.bincount(labels.ravel())  # O(n); np.unique would sort
+    present = {int(v) for v in np.flatnonzero(counts)} - {0}
     stray = sorted(present - allowed)
     if stray:
         raise ApplicationError(f"Label value(s) {', '.join(map(str, stray))} are not in this protocol's segmentation labels ({', '.join(map(str, sorted(allowed)))})")
-    return labels
+    return labels, counts
 
 
 @transaction.atomic
@@ -77,7 +79,7 @@ def segmentation_save(
     phase = assignment_phase(assignment=assignment)
     if phase == "done":
         raise ConflictError("This read is submitted and locked; its masks cannot change")
-    labels = _labels_from_bytes(data, series_shape(series), {label["value"] for label in protocol["segmentation"]["labels"]})
+    labels, counts = _labels_from_bytes(data, series_shape(series), {label["value"] for label in protocol["segmentation"]["labels"]})
     number = current_number + 1
     relative = Path("segmentations") / str(assignment.pk) / series.series_instance_uid / f"v{number:05d}.npz"
     target = Path(settings.MEDIA_ROOT) / relative
@@ -87,7 +89,6 @@ def segmentation_save(
     partial = target.with_suffix(".partial")
     partial.write_bytes(buffer.getvalue())
     partial.replace(target)
-    counts = np.bincount(labels.ravel())
     rows, measurement_error = mask_level_measurements(assignment=assignment, series=series, labels=labels, protocol=protocol)
     version = SegmentationVersion.objects.create(
         assignment=assignment,
