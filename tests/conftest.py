@@ -92,12 +92,14 @@ def celery_worker_process(django_db_setup: None, django_db_blocker: object, medi
     log.close()
 
 
-def wait_for(predicate: object, *, timeout_s: float, what: str, interval_s: float = 0.5) -> None:
+def wait_for(predicate: object, *, timeout_s: float, what: str, interval_s: float = 0.5, worker_log: Path | None = None) -> None:
+    """Poll ``predicate`` until it is true; on timeout, fail with the tail of the log of the worker the test
+    waits on (default: celery_worker_process's)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():  # type: ignore[operator]
             return
         time.sleep(interval_s)
-    worker_log = REPO / "var" / "test-worker.log"
+    worker_log = worker_log or REPO / "var" / "test-worker.log"
     tail = worker_log.read_text(errors="replace")[-3000:] if worker_log.exists() else "(no worker log)"
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}; worker log tail:\n{tail}")
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}; tail of {worker_log.name}:\n{tail}")

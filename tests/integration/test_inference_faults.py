@@ -108,7 +108,7 @@ def test_worker_process_killed_mid_job_is_redelivered_and_completes_once(
             victim.refresh_from_db()
             return victim.status == InferenceJob.Status.RUNNING and 0.0 < victim.progress < 0.75
 
-        wait_for(mid_job, timeout_s=180, interval_s=0.05, what="the job to be part-way through its series")
+        wait_for(mid_job, timeout_s=180, interval_s=0.05, what="the job to be part-way through its series", worker_log=WORKER_LOG)
         attempt, host_pid = victim.attempts, victim.worker
         pid = int(host_pid.rsplit(":", 1)[1])
         assert pid != worker.pid  # the pool's child process runs the job
@@ -119,6 +119,7 @@ def test_worker_process_killed_mid_job_is_redelivered_and_completes_once(
             lambda: InferenceJob.objects.filter(status=InferenceJob.Status.SUCCEEDED).count() == 2,
             timeout_s=240,
             what="both jobs to succeed after the kill",
+            worker_log=WORKER_LOG,
         )
         victim.refresh_from_db()
         assert worker.poll() is None  # the worker itself lived on and replaced its child
@@ -176,6 +177,7 @@ def test_jobs_the_broker_never_got_are_published_by_the_sweeper(
             lambda: InferenceJob.objects.filter(status=InferenceJob.Status.SUCCEEDED).count() == 2,
             timeout_s=240,
             what="the swept jobs to run",
+            worker_log=WORKER_LOG,
         )
         assert all(j.attempts == 1 and j.published is not None for j in InferenceJob.objects.all())
         assert AISegmentation.objects.filter(model_version=model_version).count() == 2
