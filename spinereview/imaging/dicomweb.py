@@ -25,12 +25,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pydicom
 from django.conf import settings
-from django.db import IntegrityError
 from django.db.models import Count, JSONField, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -46,9 +45,6 @@ from spinereview.core.errors import NotFoundError
 from spinereview.imaging import selectors
 from spinereview.imaging.models import DicomInstance, DicomSeries, DicomStudy
 from spinereview.imaging.qido import QidoError, QidoQuery, dataset_matches, qido_query_parse
-
-if TYPE_CHECKING:
-    from spinereview.imaging.services import ImportResult
 
 logger = logging.getLogger(__name__)
 
@@ -1000,7 +996,13 @@ def _sop_item(sop_class: str, sop_uid: str, extra: dict[str, Any] | None = None)
 
 
 def _stow(request: HttpRequest, user: User, *, study_uid: str | None) -> HttpResponseBase:
-    from spinereview.imaging.services import ImportRejectedError, ImportSource
+    from spinereview.imaging.services import (
+        ImportRejectedError,
+        ImportResult,
+        ImportSource,
+        import_once_more_on_race,
+        import_retried_by_caller,
+    )
     from spinereview.studies.models import ReaderStudy
     from spinereview.studies.selectors import reader_studies_supervised
     from spinereview.studies.services import cases_import
@@ -1023,8 +1025,14 @@ def _stow(request: HttpRequest, user: User, *, study_uid: str | None) -> HttpRes
         if wrong:
             failed = [_sop_item(*_referenced_uids(source.data), {"00081197": {"vr": "US", "Value": [0xA900]}}) for source in wrong]
             return JsonResponse({"00081198": {"vr": "SQ", "Value": failed}}, status=409, content_type=DICOM_JSON)
+
+    def import_whole() -> ImportResult:
+        # The view's transaction is retried whole on a lost race: the import needs no savepoint of its own.
+        with import_retried_by_caller():
+            return cases_import(sources=sources, reader_study=reader_study)
+
     try:
-        result = _cases_import_retrying(cases_import, sources=sources, reader_study=reader_study)
+        result = import_once_more_on_race(import_whole)
     except ImportRejectedError as exc:
         reasons = {e["file"]: e["error"] for e in exc.extra.get("errors", [])}
         failed = []
@@ -1058,22 +1066,6 @@ def _stow(request: HttpRequest, user: User, *, study_uid: str | None) -> HttpRes
     if len(result.study_instance_uids) == 1:
         payload["00081190"] = {"vr": "UR", "Value": [f"{base}/studies/{result.study_instance_uids[0]}"]}
     return JsonResponse(payload, status=200, content_type=DICOM_JSON)
-
-
-def _cases_import_retrying(cases_import: Callable[..., ImportResult], **kwargs: Any) -> ImportResult:
-    """``cases_import`` whose transaction, when it loses a race with a concurrent import of the same
-    examination (IntegrityError), is rolled back whole and run once more; a second loss refuses the
-    request. The import then needs no savepoint of its own (services.import_retried_by_caller)."""
-    from spinereview.imaging.services import concurrent_import_refused, import_retried_by_caller
-
-    for attempt in (1, 2):
-        try:
-            with import_retried_by_caller():
-                return cases_import(**kwargs)
-        except IntegrityError:
-            if attempt == 2:
-                raise concurrent_import_refused() from None
-    raise AssertionError("unreachable")
 
 
 def _in_study(data: bytes, study_uid: str) -> bool:

@@ -723,21 +723,26 @@ def dicom_instances_import(*, sources: Iterable[ImportSource]) -> ImportResult:
     batch = list(sources)
     if _caller_retries.get():
         return _instances_import(parse_sources(batch), savepoint=False)
-    for attempt in (1, 2):
-        try:
-            return _instances_import(parse_sources(batch))
-        except IntegrityError:
-            if attempt == 2:
-                raise concurrent_import_refused() from None
-    raise AssertionError("unreachable")
+    return import_once_more_on_race(lambda: _instances_import(parse_sources(batch)))
 
 
-def concurrent_import_refused() -> ImportRejectedError:
-    """The error for an import that lost a race twice (dicom_instances_import, or a caller that retries)."""
-    return ImportRejectedError(
-        "Import refused: the same examination is being imported concurrently; nothing was imported. Try again.",
-        extra={"errors": []},
-    )
+_T = TypeVar("_T")
+
+
+def import_once_more_on_race(run: Callable[[], _T]) -> _T:
+    """``run()``, and once more when it lost a race with a concurrent import of the same examination
+    (IntegrityError, its transaction rolled back); a second loss refuses the import."""
+    try:
+        return run()
+    except IntegrityError:
+        pass
+    try:
+        return run()
+    except IntegrityError:
+        raise ImportRejectedError(
+            "Import refused: the same examination is being imported concurrently; nothing was imported. Try again.",
+            extra={"errors": []},
+        ) from None
 
 
 # Set by a caller that runs the import inside a transaction of its own and, on IntegrityError, retries
@@ -749,8 +754,7 @@ _caller_retries: ContextVar[bool] = ContextVar("import_caller_retries", default=
 @contextlib.contextmanager
 def import_retried_by_caller() -> Iterator[None]:
     """Within this block, dicom_instances_import lets an IntegrityError (a lost race) propagate, so that
-    the caller's transaction is rolled back whole, and the caller retries it (at most once more, then
-    refuses with ``concurrent_import_refused()``)."""
+    the caller's transaction is rolled back whole, and the caller retries it (import_once_more_on_race)."""
     token = _caller_retries.set(True)
     try:
         yield

@@ -20,6 +20,16 @@ export const TAG = {
   ImageOrientationPatient: '00200037',
   Rows: '00280010',
   Columns: '00280011',
+  PixelSpacing: '00280030',
+  SamplesPerPixel: '00280002',
+  PhotometricInterpretation: '00280004',
+  BitsAllocated: '00280100',
+  BitsStored: '00280101',
+  PixelRepresentation: '00280103',
+  WindowCenter: '00281050',
+  WindowWidth: '00281051',
+  RescaleIntercept: '00281052',
+  RescaleSlope: '00281053',
   PixelData: '7FE00010',
 } as const;
 

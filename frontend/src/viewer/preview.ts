@@ -8,24 +8,9 @@
  *
  * No Cornerstone import here: this module is part of the small entry chunk.
  */
-import { numbers, firstString, type DicomJsonInstance } from '../api/dicomweb';
+import { numbers, firstString, TAG, type DicomJsonInstance } from '../api/dicomweb';
 
 const UNCOMPRESSED = new Set(['1.2.840.10008.1.2', '1.2.840.10008.1.2.1']);
-
-const TAG = {
-  SamplesPerPixel: '00280002',
-  PhotometricInterpretation: '00280004',
-  PixelSpacing: '00280030',
-  BitsAllocated: '00280100',
-  BitsStored: '00280101',
-  PixelRepresentation: '00280103',
-  WindowCenter: '00281050',
-  WindowWidth: '00281051',
-  RescaleIntercept: '00281052',
-  RescaleSlope: '00281053',
-  Rows: '00280010',
-  Columns: '00280011',
-} as const;
 
 export interface FramePart {
   body: Uint8Array;
