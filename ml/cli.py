@@ -180,7 +180,7 @@ def _train_grader(args: argparse.Namespace) -> int:
         changes["time_budget_s"] = args.time_budget
     cfg = GraderConfig(**changes)  # type: ignore[arg-type]
     metrics = train_grader(cfg, args.out, overwrite=args.overwrite)
-    print(json.dumps({k: metrics[k] for k in ("model_version", "heldout", "total_seconds")
+    print(json.dumps({k: metrics[k] for k in ("model_version", "heldout", "heldout_tasks", "total_seconds")
                       if k in metrics}, indent=2))
     if args.into is not None:
         from ml.inference.api import GRADER_SUBFOLDER
@@ -224,7 +224,10 @@ def _grade(args: argparse.Namespace) -> int:
     out = {
         "model_version": result.model_version, "grader_version": result.grader_version,
         "grades": {lv: {"grade": g.name, "index": g.grade, "slice_index": g.slice_index,
-                        "probabilities": dict(zip(g.grades, g.probabilities, strict=True))}
+                        "probabilities": dict(zip(g.grades, g.probabilities, strict=True)),
+                        **{task: {"value": t.name, "index": t.index,
+                                  "probabilities": dict(zip(t.classes, t.probabilities, strict=True))}
+                           for task, t in g.tasks.items()}}
                    for lv, g in result.grades.items()},
         "ungraded": sorted(set(levels) - set(result.grades)),
     }

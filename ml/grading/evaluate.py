@@ -4,7 +4,8 @@ Per patient (ml.grading.train.grading_spec: uniform grade per level), the axial 
 slices are segmented, the grader grades each level on a patch centred on the *segmented*
 canal, and the grades are compared with the truth (the grade of the analytic DSCA). Beside
 it, the grade that follows from the segmented DSCA (dural-sac area x pixel area, same
-cut-offs) is scored too: the measurement route the web side takes.
+cut-offs) is scored too: the measurement route the web side takes. A grader with the
+sedimentation-sign task is scored on the sign as well (truth: the spec's sign of the level).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from ml.evaluation.measurements import area_mm2
 from ml.grading.patches import grade_from_dsca
-from ml.grading.train import grading_spec, score_grades
+from ml.grading.train import SIGN_NAMES, SIGN_TASK, grading_spec, score_grades
 from ml.inference.api import Segmenter
 from ml.labels import DURAL_SAC
 from ml.phantom import AXIAL, render_phantom
@@ -29,6 +30,7 @@ def evaluate_grader(segmenter: Segmenter, seeds: Iterable[int]) -> dict[str, Any
         raise ValueError("need at least one phantom seed")
     start = time.perf_counter()
     true, by_grader, by_dsca = [], [], []
+    true_sign, by_sign = [], []
     ungraded = 0
     for seed in seeds:
         spec, grades = grading_spec(seed)
@@ -41,6 +43,9 @@ def evaluate_grader(segmenter: Segmenter, seeds: Iterable[int]) -> dict[str, Any
                 continue
             true.append(grades[level])
             by_grader.append(result.grades[level].grade)
+            if SIGN_TASK in result.grades[level].tasks:
+                true_sign.append(int(spec.sedimentation_sign_by_level[level]))
+                by_sign.append(result.grades[level].tasks[SIGN_TASK].index)
             by_dsca.append(grade_from_dsca(
                 area_mm2(result.labels[k], DURAL_SAC, series.geometry.pixel_spacing_mm)))
     return {
@@ -51,6 +56,7 @@ def evaluate_grader(segmenter: Segmenter, seeds: Iterable[int]) -> dict[str, Any
         "levels_ungraded": ungraded,
         "grader": score_grades(true, by_grader),
         "segmented_dsca": score_grades(true, by_dsca),
+        **({SIGN_TASK: score_grades(true_sign, by_sign, SIGN_NAMES)} if by_sign else {}),
         "seconds": round(time.perf_counter() - start, 2),
     }
 
@@ -70,6 +76,12 @@ def format_grader_table(report: dict[str, Any]) -> str:
     lines.append("confusion (rows true, columns predicted; normal, mild, moderate, severe):")
     lines += ["  " + " ".join(f"{v:>4}" for v in row)
               for row in report["grader"]["confusion_true_by_predicted"]]
+    if SIGN_TASK in report:
+        sign = report[SIGN_TASK]
+        lines.append(f"sedimentation sign: accuracy {sign['accuracy']:.3f}, kappa "
+                     f"{'n/a' if sign['linear_weighted_kappa'] is None else format(sign['linear_weighted_kappa'], '.3f')}"
+                     f" on {sign['n']} levels; confusion (rows true absent, present):")
+        lines += ["  " + " ".join(f"{v:>4}" for v in row) for row in sign["confusion_true_by_predicted"]]
     return "\n".join(lines)
 
 

@@ -1,16 +1,21 @@
-"""Train the central canal stenosis grader on phantom patches (`python -m ml train-grader`).
+"""Train the central canal stenosis grader on phantom patches (`python -m ml train-grader`), with
+the nerve root sedimentation sign as its second task.
 
 Data: phantom patients whose per-level DSCA is drawn so that the four grades are equally
 likely (uniform DSCA within each grade's range: severe 25-50, moderate 50-75, mild 75-100,
 normal 100-180 mm²; canal size from the DSCA as in ml.phantom.spec), with a random axial pixel
 size (0.6-1.0 mm) and slice thickness (3-4 mm). Only the axial slice on each disc mid-plane
-is rendered: that is where the truth grade (from the analytic DSCA) holds. Patches are centred
+is rendered: that is where the truth grade (from the analytic DSCA) holds. The sedimentation sign
+is drawn per level independently of the grade (present or absent, equally likely), so the head
+learns it from the roots' position in the sac and not from the sac's size. Patches are centred
 on the true canal with random jitter (±3 mm), rotation (±10°), left-right mirror and intensity
 scale/gamma; at inference they are centred on the segmenter's canal.
 
-Model: an smp encoder with a classification head (ml.models.registry.build_classifier),
-cross-entropy, AdamW with warm-up and cosine decay (ml.training.train.learning_rate); seeded.
-Held-out patients (other seeds) are scored: accuracy, linear weighted kappa, confusion matrix.
+Model: an smp encoder with a classification head (ml.models.registry.build_classifier) whose
+outputs are the 4 grade logits then the 2 sign logits (ml.grading.inference: tasks); the loss is
+the sum of each task's cross-entropy; AdamW with warm-up and cosine decay (ml.training.train.learning_rate); seeded.
+Held-out patients (other seeds) are scored per task: accuracy, linear weighted kappa, confusion.
+Augmentation never mirrors front to back: that would move dorsal roots ventrally.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from numpy.typing import NDArray
 
 from ml.checkpoint import write_checkpoint
 from ml.evaluation.agreement import linear_weighted_kappa_score
-from ml.grading.inference import GRADER_FORMAT
+from ml.grading.inference import GRADER_FORMAT, STENOSIS_TASK
 from ml.grading.patches import (
     DSCA_CUTOFFS_MM2,
     GRADE_NAMES,
@@ -46,12 +51,17 @@ from ml.training.train import learning_rate, training_progress
 
 GRADE_DSCA_RANGES_MM2 = ((100.0, 180.0), (75.0, 100.0), (50.0, 75.0), (25.0, 50.0))
 """DSCA drawn uniformly in these ranges for grades 0..3 (training and held-out data)."""
+SIGN_TASK = "sedimentation_sign"
+SIGN_NAMES = ("absent", "present")
 GRADER_SEED_BASE = 5_000_000
 HELDOUT_GRADER_SEED_BASE = 6_000_000
 
 
 def grading_spec(seed: int) -> tuple[PhantomSpec, dict[str, int]]:
-    """A phantom patient with a uniformly random grade per level; (spec, grade by level)."""
+    """A phantom patient with a uniformly random grade per level and, independently, a sedimentation
+    sign present or absent with equal chance (spec.sedimentation_sign_by_level); (spec, grade by level)."""
+    sign_rng = np.random.default_rng([0x5161, seed])
+    signs = {level: bool(sign_rng.random() < 0.5) for level in LEVELS}
     rng = np.random.default_rng([0x6EAD, seed])
     base = phantom_spec_random(seed)
     dsca, ap, width, grades = {}, {}, {}, {}
@@ -65,7 +75,7 @@ def grading_spec(seed: int) -> tuple[PhantomSpec, dict[str, int]]:
         ap_mm = max(2.0 * math.sqrt(value / ratio / (math.pi * aspect)), 5.5)  # spec: AP >= 5
         dsca[level], ap[level], width[level] = value, round(ap_mm, 2), round(ap_mm * aspect, 2)
     spec = dataclasses.replace(
-        base, dsca_mm2_by_level=dsca, canal_ap_mm_by_level=ap, canal_width_mm_by_level=width,
+        base, sedimentation_sign_by_level=signs, dsca_mm2_by_level=dsca, canal_ap_mm_by_level=ap, canal_width_mm_by_level=width,
         axial_pixel_mm=round(float(rng.uniform(0.6, 1.0)), 4),
         axial_thickness_mm=round(float(rng.uniform(3.0, 4.0)), 2),
         axial_slices_per_level=1, sagittal_matrix=32, sagittal_slices=1,
@@ -82,6 +92,8 @@ class LevelSample:
     grade: int
     level: str
     seed: int
+    sign: int = 0
+    """The sedimentation sign: 0 absent, 1 present."""
 
 
 def grading_samples(seed: int) -> list[LevelSample]:
@@ -92,7 +104,7 @@ def grading_samples(seed: int) -> list[LevelSample]:
         LevelSample(
             image=series.image[k].astype(np.float32), labels=series.labels[k],
             pixel_spacing_mm=series.geometry.pixel_spacing_mm,
-            grade=grades[level], level=level, seed=seed,
+            grade=grades[level], level=level, seed=seed, sign=int(spec.sedimentation_sign_by_level[level]),
         )
         for k, level in enumerate(series.slice_levels)
         if level is not None
@@ -142,8 +154,8 @@ def _stack(samples: list[LevelSample], spec: PatchSpec, rng: np.random.Generator
     return torch.cat(out)
 
 
-def score_grades(true: list[int], predicted: list[int]) -> dict[str, Any]:
-    k = len(GRADE_NAMES)
+def score_grades(true: list[int], predicted: list[int], names: tuple[str, ...] = GRADE_NAMES) -> dict[str, Any]:
+    k = len(names)
     confusion = np.zeros((k, k), dtype=int)
     for t, p in zip(true, predicted, strict=True):
         confusion[t, p] += 1
@@ -153,7 +165,7 @@ def score_grades(true: list[int], predicted: list[int]) -> dict[str, Any]:
         "within_one_grade": float(np.mean(np.abs(np.subtract(true, predicted)) <= 1)) if true else None,
         "linear_weighted_kappa": linear_weighted_kappa_score(true, predicted, k) if true else None,
         "confusion_true_by_predicted": confusion.tolist(),
-        "grades": list(GRADE_NAMES),
+        "grades": list(names),
     }
 
 
@@ -175,7 +187,8 @@ def train_grader(
     t_data = time.perf_counter() - t0
     log(f"data: {cfg.cases} cases, {len(samples)} levels in {t_data:.1f} s")
 
-    model = channels_last(build_classifier(encoder=cfg.encoder, classes=len(GRADE_NAMES)), device)
+    n_grades = len(GRADE_NAMES)
+    model = channels_last(build_classifier(encoder=cfg.encoder, classes=n_grades + len(SIGN_NAMES)), device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     use_amp = device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -196,11 +209,12 @@ def train_grader(
         scale = torch.from_numpy(np.exp(rng.uniform(-0.15, 0.15, len(batch)))).float()
         gamma = torch.from_numpy(np.exp(rng.uniform(-0.25, 0.25, len(batch)))).float()
         x = x.clamp_min(0) ** gamma[:, None, None, None] * scale[:, None, None, None]
-        y = torch.tensor([s.grade for s in batch])
+        y = torch.tensor([s.grade for s in batch], device=device)
+        sign = torch.tensor([s.sign for s in batch], device=device)
         x = x.to(device, memory_format=torch.channels_last)
         with torch.autocast("cuda", enabled=use_amp):
-            logits = model(x)
-        loss = F.cross_entropy(logits.float(), y.to(device))
+            logits = model(x).float()
+        loss = F.cross_entropy(logits[:, :n_grades], y) + F.cross_entropy(logits[:, n_grades:], sign)
         optimiser.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimiser)
@@ -218,18 +232,26 @@ def train_grader(
         test = [s for seed in heldout for s in grading_samples(seed)]
         with torch.inference_mode():
             logits = model(_stack(test, spec, None).to(device, memory_format=torch.channels_last))
-        predicted = logits.argmax(1).cpu().tolist()
+        predicted = logits[:, :n_grades].argmax(1).cpu().tolist()
         metrics["heldout"] = {"seeds": heldout, "centre": "true canal",
                               **score_grades([s.grade for s in test], predicted)}
+        signs = logits[:, n_grades:].argmax(1).cpu().tolist()
+        metrics["heldout_tasks"] = {SIGN_TASK: {"seeds": heldout, "centre": "true canal",
+                                                **score_grades([s.sign for s in test], signs, SIGN_NAMES)}}
     config = {
         "format": GRADER_FORMAT,
         "name": cfg.name,
-        "task": "central canal stenosis grade per disc level",
-        "architecture": "smp encoder + ClassificationHead (ml.models.registry.build_classifier)",
+        "task": "central canal stenosis grade and nerve root sedimentation sign per disc level",
+        "architecture": "smp encoder + ClassificationHead (ml.models.registry.build_classifier); "
+                        "outputs: the tasks' logits end to end",
         "encoder": cfg.encoder,
         "in_channels": 1,
-        "classes": len(GRADE_NAMES),
+        "classes": n_grades + len(SIGN_NAMES),
         "grades": list(GRADE_NAMES),
+        "tasks": [{"key": STENOSIS_TASK, "classes": list(GRADE_NAMES)},
+                  {"key": SIGN_TASK, "classes": list(SIGN_NAMES),
+                   "definition": "nerve root sedimentation sign (Barz et al. 2010): present = roots "
+                                 "float in the sac instead of lying dorsally"}],
         "dsca_cutoffs_mm2": list(DSCA_CUTOFFS_MM2),
         "patch": spec.to_dict(),
         "input": "axial slice nearest the disc mid-plane, patch centred on the canal "
@@ -241,6 +263,7 @@ def train_grader(
             "case_seeds": [seeds[0], seeds[-1]],
             "levels": len(samples),
             "grade_counts": np.bincount([s.grade for s in samples], minlength=4).tolist(),
+            "sign_counts": np.bincount([s.sign for s in samples], minlength=2).tolist(),
             "torch": torch.__version__,
         },
     }

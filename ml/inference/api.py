@@ -48,8 +48,23 @@ _LEFT, _RIGHT = 5, 6
 
 
 @dataclass(frozen=True)
+class TaskGrade:
+    """The grader's answer to one of its other tasks (e.g. the sedimentation sign) on one level."""
+
+    task: str
+    index: int
+    """Index into `classes`."""
+    name: str
+    """classes[index]."""
+    probabilities: tuple[float, ...]
+    """Per class, summing to 1."""
+    classes: tuple[str, ...]
+    """Mildest / absent first."""
+
+
+@dataclass(frozen=True)
 class LevelGrade:
-    """Central canal stenosis grade of one disc level, from the grader."""
+    """Central canal stenosis grade of one disc level, from the grader, with its other tasks'."""
 
     level: str
     grade: int
@@ -61,6 +76,8 @@ class LevelGrade:
     slice_index: int
     """z index of the axial slice graded."""
     grades: tuple[str, ...]
+    tasks: dict[str, TaskGrade] = field(default_factory=dict)
+    """The grader's other tasks (not the stenosis grade) by key; empty for a stenosis-only grader."""
 
 
 @dataclass(frozen=True)
@@ -250,6 +267,7 @@ class Segmenter:
         labels: NDArray[np.uint8],
         levels: dict[str, int],
     ) -> dict[str, LevelGrade]:
+        from ml.grading.inference import STENOSIS_TASK
         from ml.grading.patches import canal_centre
 
         assert self.grader is not None
@@ -257,13 +275,21 @@ class Segmenter:
         if not todo:
             return {}
         with self._lock:
-            probs = self.grader.grade_slices(array[[k for _, k, _ in todo]], pixel_spacing, [c for _, _, c in todo])
+            probs = self.grader.grade_tasks(array[[k for _, k, _ in todo]], pixel_spacing, [c for _, _, c in todo])
         names = self.grader.grades
         out = {}
-        for (level, k, _), p in zip(todo, probs, strict=True):
+        for i, (level, k, _) in enumerate(todo):
+            p = probs[STENOSIS_TASK][i]
             g = int(np.argmax(p))
+            others = {}
+            for task, classes in self.grader.tasks.items():
+                if task != STENOSIS_TASK:
+                    j = int(np.argmax(probs[task][i]))
+                    others[task] = TaskGrade(task=task, index=j, name=classes[j], classes=classes,
+                                             probabilities=tuple(float(v) for v in probs[task][i]))
             out[level] = LevelGrade(
-                level=level, grade=g, name=names[g], probabilities=tuple(float(v) for v in p), slice_index=k, grades=names
+                level=level, grade=g, name=names[g], probabilities=tuple(float(v) for v in p), slice_index=k, grades=names,
+                tasks=others,
             )
         return out
 
@@ -413,7 +439,8 @@ class CheckpointInfo:
     metrics: dict[str, Any]
     grader: dict[str, Any] = field(default_factory=dict)
     """The stenosis grader in DIR/grader/: name, version, grades (class names, mildest first) and its
-    held-out scores (accuracy, kappa) when its metrics.json has them; {} without a grader."""
+    held-out scores (accuracy, kappa) when its metrics.json has them, and its other tasks
+    ({key: {"classes", "heldout"}}, e.g. the sedimentation sign); {} without a grader."""
 
 
 def checkpoint_describe(model_dir: str | os.PathLike[str]) -> CheckpointInfo:
@@ -434,7 +461,7 @@ def checkpoint_describe(model_dir: str | os.PathLike[str]) -> CheckpointInfo:
     grader_path = path / GRADER_SUBFOLDER
     grader: dict[str, Any] = {}
     if grader_path.is_dir():
-        from ml.grading.inference import read_grader_config
+        from ml.grading.inference import STENOSIS_TASK, grader_tasks, read_grader_config
 
         try:
             grader_config = read_grader_config(grader_path)
@@ -446,6 +473,10 @@ def checkpoint_describe(model_dir: str | os.PathLike[str]) -> CheckpointInfo:
             "version": model_version(str(grader_config["name"]), grader_path / WEIGHTS),
             "grades": [str(g) for g in grader_config["grades"]],
             "heldout": _grader_heldout(grader_path / METRICS),
+            "tasks": {
+                key: {"classes": list(classes), "heldout": _grader_heldout(grader_path / METRICS, key)}
+                for key, classes in grader_tasks(grader_config) if key != STENOSIS_TASK
+            },
         }
     metrics_path = path / METRICS
     try:
@@ -462,12 +493,14 @@ def checkpoint_describe(model_dir: str | os.PathLike[str]) -> CheckpointInfo:
     )
 
 
-def _grader_heldout(metrics_path: Path) -> dict[str, Any]:
-    """The grader's held-out accuracy and kappa, from its metrics.json ({} when it has none)."""
+def _grader_heldout(metrics_path: Path, task: str | None = None) -> dict[str, Any]:
+    """The grader's held-out accuracy and kappa (of the stenosis grade, or of another `task` from
+    metrics["heldout_tasks"]), from its metrics.json ({} when it has none)."""
     import json
 
     try:
-        heldout = json.loads(metrics_path.read_text()).get("heldout") if metrics_path.is_file() else None
+        metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+        heldout = metrics.get("heldout") if task is None else (metrics.get("heldout_tasks") or {}).get(task)
     except (OSError, ValueError, AttributeError):
         return {}
     if not isinstance(heldout, dict):

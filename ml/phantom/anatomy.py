@@ -15,7 +15,11 @@ read off the formulas:
   mid-plane and at every vertebral mid-height), so at a disc mid-plane the sac area is exactly
   the spec's DSCA and the canal AP diameter exactly the spec's canal AP;
 - paraspinal muscles (multifidus + erector spinae) left/right: ellipses posterior-lateral of
-  the canal, growing inferiorly; psoas, vessels, posterior elements and fat are drawn for
+  the canal, growing inferiorly;
+- cauda equina roots: T2-dark discs of radius ROOT_RADIUS_MM in the dural sac's CSF, in the
+  dorsal crescent at a level without the sedimentation sign and spread through the sac at a level
+  with it; they move smoothly between levels and carry no label of their own (dural sac);
+- psoas, vessels, posterior elements and fat are drawn for
   realism but carry no label (background).
 """
 
@@ -53,6 +57,9 @@ CANAL_GAP_MM = 1.5
 ARCH_THICKNESS_MM = 5.0
 DURA_MM = 0.6
 CORTEX_MM = 1.3
+ROOT_RADIUS_MM = 0.8
+ROOT_SPREAD = 0.78
+"""Root centres stay within this fraction of the sac's semi-axes (inside the dura)."""
 
 
 @dataclass(frozen=True)
@@ -73,15 +80,35 @@ class DiscGeometry:
 
 
 def _cosine_interp(z: FloatArray, knots_z: FloatArray, values: FloatArray) -> FloatArray:
-    """Piecewise cosine interpolation (zero slope at every knot); constant outside."""
+    """Piecewise cosine interpolation (zero slope at every knot); constant outside. `values` is
+    (knots,) or (knots, ...): the result is z.shape + values.shape[1:]."""
     zc = np.clip(z, knots_z[0], knots_z[-1])
     j = np.clip(np.searchsorted(knots_z, zc, side="right") - 1, 0, len(knots_z) - 2)
     z0 = knots_z[j]
     z1 = knots_z[j + 1]
     t = (zc - z0) / (z1 - z0)
-    w = 0.5 - 0.5 * np.cos(np.pi * t)
+    w = (0.5 - 0.5 * np.cos(np.pi * t)).reshape(t.shape + (1,) * (values.ndim - 1))
     result: FloatArray = values[j] + (values[j + 1] - values[j]) * w
     return result
+
+
+def nerve_root_knots(spec: PhantomSpec) -> FloatArray:
+    """(levels, roots, 2) position of each cauda equina root at each disc mid-plane, in the dural
+    sac's unit disc (u along x = the sac's semi-axis a, v along y = b; +v is posterior). A negative
+    sedimentation sign puts every root in the dorsal crescent (the roots lie on the posterior wall
+    of the supine patient's sac); a positive one spreads them through the whole sac."""
+    rng = np.random.default_rng([0x2007, spec.seed])
+    n = spec.nerve_roots
+    out = np.zeros((len(LEVELS), n, 2))
+    for i, level in enumerate(LEVELS):
+        if spec.sedimentation_sign_by_level[level]:
+            phi = rng.uniform(0.0, 2 * np.pi, n)
+            rho = ROOT_SPREAD * np.sqrt(rng.uniform(0.02, 1.0, n))
+        else:
+            phi = np.pi / 2 + rng.uniform(-1.0, 1.0, n)
+            rho = rng.uniform(0.5, ROOT_SPREAD, n)
+        out[i, :, 0], out[i, :, 1] = rho * np.cos(phi), rho * np.sin(phi)
+    return out
 
 
 class Anatomy:
@@ -146,6 +173,11 @@ class Anatomy:
         )
         self.canal_front_y = y0 + max(self.body_ry.max(), self.disc_ry.max()) + CANAL_GAP_MM
 
+        # cauda equina roots: knots at the measured discs' mid-planes, ascending z for interpolation
+        order = np.argsort(self.disc_z[1:])
+        self._root_knot_z = self.disc_z[1:][order]
+        self._root_knots = nerve_root_knots(spec)[order] if spec.nerve_roots else None
+
         # canal/sac knots: disc mid-planes carry the spec; mid-vertebral knots are roomier
         normal = (150.0, 16.0, 23.0)  # dsca, AP, width
         disc_vals = [normal] + [
@@ -193,9 +225,9 @@ class Anatomy:
         scale = np.minimum(np.sqrt(area / (np.pi * a_c * b_c)), 0.95)
         return a_c, b_c, scale * a_c, scale * b_c, self.canal_front_y + b_c
 
-    def measurements(self) -> dict[str, dict[str, float]]:
-        """Per level: the exact quantities the masks should reproduce."""
-        out: dict[str, dict[str, float]] = {}
+    def measurements(self) -> dict[str, dict[str, float | bool]]:
+        """Per level: the exact quantities the masks should reproduce, and the sedimentation sign."""
+        out: dict[str, dict[str, float | bool]] = {}
         for level in LEVELS:
             dg = self.disc(level)
             z = np.array([dg.z_mid_mm])
@@ -218,6 +250,7 @@ class Anatomy:
                 "dural_sac_semi_axis_x_mm": a_s,
                 "dural_sac_semi_axis_y_mm": b_s,
                 "dural_sac_computed_area_mm2": math.pi * a_s * b_s,
+                "sedimentation_sign": self.spec.sedimentation_sign_by_level[level],
             }
         return out
 
@@ -360,4 +393,21 @@ class Anatomy:
             dura = (np.sqrt(q_sac) > 1 - DURA_MM / np.minimum(a_s, b_s)) & in_sac
             put(signal, in_sac & ~dura, sig_t["csf"])
             put(signal, dura, sig_t["dura"])
+            if self._root_knots is not None:
+                self._draw_roots(signal, dx, dyc, z, a_s, b_s, in_sac & ~dura)
         return labels, signal
+
+    def roots_at(self, z: FloatArray) -> FloatArray:
+        """z.shape + (roots, 2): each root's (u, v) in the sac's unit disc at heights z."""
+        if self._root_knots is None:
+            return np.zeros(np.shape(z) + (0, 2))
+        return _cosine_interp(np.asarray(z, float), self._root_knot_z, self._root_knots)
+
+    def _draw_roots(self, signal: NDArray[np.float32], dx: FloatArray, dyc: FloatArray, z: FloatArray,
+                    a_s: FloatArray, b_s: FloatArray, csf: NDArray[np.bool_]) -> None:
+        """Roots as T2-dark discs (the dura's signal) in the CSF; the label stays dural sac."""
+        uv = self.roots_at(z)
+        hit = np.zeros(signal.shape, dtype=bool)
+        for k in range(uv.shape[-2]):
+            hit |= (dx - uv[..., k, 0] * a_s) ** 2 + (dyc - uv[..., k, 1] * b_s) ** 2 <= ROOT_RADIUS_MM**2
+        signal[hit & csf] = self.spec.tissue_signal["dura"]

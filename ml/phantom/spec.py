@@ -97,6 +97,15 @@ class PhantomSpec:
         hash=False, default_factory=lambda: dict.fromkeys(LEVELS, 1.0)
     )
     """Nucleus signal relative to a healthy disc (1.0); degenerate discs are darker."""
+    sedimentation_sign_by_level: dict[str, bool] = field(
+        hash=False, default_factory=lambda: dict.fromkeys(LEVELS, False)
+    )
+    """Nerve root sedimentation sign at the disc mid-plane (Barz et al., Spine 2010;35:892-7):
+    False (negative, normal) = the cauda equina roots lie dorsally in the sac, sunk by gravity in
+    the supine patient; True (positive) = they float, spread through the sac and its ventral half."""
+    nerve_roots: int = 12
+    """Cauda equina roots drawn in the dural sac (T2-dark dots in the CSF); 0 draws none. They
+    change the image only: the sac's label, area and every measured value stay the same."""
     body_width_mm: float = 42.0
     body_depth_mm: float = 31.0
     muscle_scale: float = 1.0
@@ -146,6 +155,18 @@ class PhantomSpec:
             set_(self, name, _levels_dict(name, getattr(self, name), 2.0, 25.0))
         set_(self, "disc_signal_by_level",
              _levels_dict("disc_signal_by_level", self.disc_signal_by_level, 0.1, 1.5))
+
+        sign = self.sedimentation_sign_by_level
+        if not isinstance(sign, dict) or set(sign) != set(LEVELS) or not all(
+            isinstance(v, bool) for v in sign.values()
+        ):
+            raise ValueError(
+                f"sedimentation_sign_by_level must map each of {', '.join(LEVELS)} to true or false"
+            )
+        set_(self, "sedimentation_sign_by_level", {lv: sign[lv] for lv in LEVELS})
+        roots = self.nerve_roots
+        if not isinstance(roots, int) or isinstance(roots, bool) or not 0 <= roots <= 40:
+            raise ValueError(f"nerve_roots must be an int in [0, 40], got {roots!r}")
 
         fat = self.fat_fraction_by_side
         if not isinstance(fat, dict) or set(fat) != set(SIDES):
@@ -225,6 +246,22 @@ def _r2(v: float) -> float:
     return round(float(v), 2)
 
 
+SEDIMENTATION_SIGN_PROBABILITY = ((75.0, 0.85), (100.0, 0.45), (math.inf, 0.1))
+"""P(sign positive) for DSCA below each bound: the sign goes with stenosis (Barz et al. found it
+in 94 % of patients with stenosis and in none of the controls), with a floor of exceptions."""
+
+
+def sedimentation_signs_random(seed: int, dsca_mm2_by_level: dict[str, float]) -> dict[str, bool]:
+    """The sedimentation sign per level for a random patient, from its own random stream (so the
+    other draws of a seed stay what they were before roots were drawn)."""
+    rng = np.random.default_rng([0x5ED1, seed])
+    out = {}
+    for level in LEVELS:
+        p = next(p for bound, p in SEDIMENTATION_SIGN_PROBABILITY if dsca_mm2_by_level[level] < bound)
+        out[level] = bool(rng.random() < p)
+    return out
+
+
 def phantom_spec_random(seed: int) -> PhantomSpec:
     """A realistic random patient: one severely stenotic level (DSCA < 75 mm²), one
     moderately stenotic (75-100 mm²), the others normal (100-180 mm²)."""
@@ -259,6 +296,7 @@ def phantom_spec_random(seed: int) -> PhantomSpec:
     heights["S1"] = _r2(rng.uniform(28.0, 36.0))
     tissue = {t: _r2(s * rng.uniform(0.85, 1.15)) for t, s in DEFAULT_TISSUE_SIGNAL.items()}
     return PhantomSpec(
+        sedimentation_sign_by_level=sedimentation_signs_random(seed, dsca),
         seed=seed,
         dsca_mm2_by_level=dsca,
         canal_ap_mm_by_level=ap,

@@ -80,9 +80,94 @@ def test_grader_checkpoint(tiny_grader: tuple[Path, dict]) -> None:  # type: ign
     assert config["grades"] == ["normal", "mild", "moderate", "severe"]
     assert config["dsca_cutoffs_mm2"] == [100.0, 75.0, 50.0]
     assert config["patch"] == {"size": 64, "spacing_mm": 0.5, "percentile": 99.5}
+    assert config["classes"] == 6
+    assert [(t["key"], t["classes"]) for t in config["tasks"]] == [
+        ("stenosis", ["normal", "mild", "moderate", "severe"]), ("sedimentation_sign", ["absent", "present"])]
     held = metrics["heldout"]
     assert held["n"] == 5 and np.sum(held["confusion_true_by_predicted"]) == 5
+    sign = metrics["heldout_tasks"]["sedimentation_sign"]
+    assert sign["n"] == 5 and np.asarray(sign["confusion_true_by_predicted"]).shape == (2, 2)
     assert metrics["model_version"].startswith("tiny-grader@")
+
+
+def test_grading_spec_draws_the_sign_independently_of_the_grade() -> None:
+    pairs = [(grades[lv], spec.sedimentation_sign_by_level[lv]) for seed in range(60)
+             for spec, grades in [grading_spec(seed)] for lv in LEVELS]
+    for grade in range(4):
+        signs = [sign for g, sign in pairs if g == grade]
+        assert 0.3 < np.mean(signs) < 0.7, (grade, np.mean(signs))
+
+
+@pytest.mark.parametrize(
+    ("tasks", "classes", "message"),
+    [
+        ([{"key": "sedimentation_sign", "classes": ["absent", "present"]}], 2, "first task must be 'stenosis'"),
+        ([{"key": "stenosis", "classes": ["normal", "mild", "moderate", "severe"]}, {"key": "x", "classes": ["a"]}], 5,
+         "tasks must be a list"),
+        ([{"key": "stenosis", "classes": ["normal", "mild", "moderate", "severe"]}, {"key": "x", "classes": ["a", "b"]}], 7,
+         "do not match the head's 7 outputs"),
+        ([{"key": "stenosis", "classes": ["normal", "mild", "moderate", "severe"]}, {"key": "stenosis", "classes": ["a", "b"]}], 6,
+         "task keys repeat"),
+        ("sign", 6, "tasks must be a list"),
+        (None, 6, "do not match the head's 6 outputs"),
+    ],
+)
+def test_bad_grader_tasks_are_refused_with_the_reason(
+    tiny_model: tuple[Path, dict], tiny_grader: tuple[Path, dict], tmp_path: Path,  # type: ignore[type-arg]
+    tasks: object, classes: int, message: str,
+) -> None:
+    import shutil
+
+    from ml.grading.inference import read_grader_config
+
+    folder = tmp_path / "g"
+    shutil.copytree(tiny_grader[0], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["classes"] = classes
+    if tasks is None:
+        del config["tasks"]
+    else:
+        config["tasks"] = tasks
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=message):
+        read_grader_config(folder)
+    with pytest.raises(ValueError, match=message):
+        checkpoint_describe_grader(tiny_model[0], folder)
+
+
+def checkpoint_describe_grader(model: Path, grader: Path) -> dict:  # type: ignore[type-arg]
+    """checkpoint_describe().grader of a copy of `model` with `grader` as its grader/."""
+    import shutil
+
+    folder = grader.parent / "with-grader"
+    shutil.copytree(model, folder)
+    shutil.copytree(grader, folder / "grader")
+    return checkpoint_describe(folder).grader
+
+
+def test_a_stenosis_only_grader_still_loads_and_grades(
+    tiny_model: tuple[Path, dict], tiny_grader: tuple[Path, dict], tmp_path: Path,  # type: ignore[type-arg]
+) -> None:
+    """Graders written before the sign task: no "tasks", 4 outputs; they grade stenosis and nothing else."""
+    import torch
+
+    from ml.grading.inference import load_grader
+    from ml.models.registry import build_classifier
+
+    folder = tmp_path / "old"
+    folder.mkdir()
+    config = json.loads((tiny_grader[0] / "config.json").read_text())
+    del config["tasks"]
+    config["classes"] = 4
+    (folder / "config.json").write_text(json.dumps(config))
+    torch.save(build_classifier(encoder=config["encoder"], classes=4).state_dict(), folder / "weights.pt")
+    grader = load_grader(folder)
+    assert grader.tasks == {"stenosis": ("normal", "mild", "moderate", "severe")}
+    spec, _ = grading_spec(2)
+    series = render_phantom(spec).series[AXIAL]
+    centres = [canal_centre(series.labels[k]) or (0.0, 0.0) for k in range(5)]
+    assert set(grader.grade_tasks(series.image, series.geometry.pixel_spacing_mm, centres)) == {"stenosis"}
+    assert checkpoint_describe_grader(tiny_model[0], folder)["tasks"] == {}
 
 
 def test_segment_returns_grades_per_level(
@@ -105,6 +190,9 @@ def test_segment_returns_grades_per_level(
     for level, g in result.grades.items():
         assert g.slice_index == levels[level] and g.grades[g.grade] == g.name
         assert sum(g.probabilities) == pytest.approx(1.0)
+        sign = g.tasks["sedimentation_sign"]
+        assert sign.classes == ("absent", "present") and sign.classes[sign.index] == sign.name
+        assert sum(sign.probabilities) == pytest.approx(1.0) and len(sign.probabilities) == 2
     # grading stored labels gives the same grades as segment(level_slices=)
     again = seg.grade(series.image, series.geometry.spacing_mm, result.labels, levels)
     assert again == result.grades
@@ -132,6 +220,10 @@ def test_grader_inside_the_checkpoint_folder_is_found(
     seg = load_segmenter(folder, device="cpu")
     assert seg.grader is not None and seg.grader.version == tiny_grader[1]["model_version"]
     assert checkpoint_describe(folder).model_version == tiny_model[1]["model_version"]
+    described = checkpoint_describe(folder).grader
+    assert described["grades"] == ["normal", "mild", "moderate", "severe"]
+    assert described["tasks"]["sedimentation_sign"]["classes"] == ["absent", "present"]
+    assert described["tasks"]["sedimentation_sign"]["heldout"]["n"] == 5
     (folder / "grader" / "weights.pt").write_bytes(b"broken")
     with pytest.raises(ValueError, match="does not load into the grader"):
         load_segmenter(folder, device="cpu")
@@ -158,7 +250,8 @@ def test_evaluate_grader_counts_every_level(
     assert report["segmented_dsca"]["n"] == report["grader"]["n"]
     assert int(np.sum(report["grader"]["confusion_true_by_predicted"])) == report["grader"]["n"]
     assert report["grader_version"] == tiny_grader[1]["model_version"]
-    assert "confusion" in format_grader_table(report)
+    assert report["sedimentation_sign"]["n"] == report["grader"]["n"]
+    assert "confusion" in format_grader_table(report) and "sedimentation sign" in format_grader_table(report)
     with pytest.raises(ValueError, match="no grader"):
         evaluate_grader(load_segmenter(tiny_model[0], device="cpu"), [1])
 
@@ -183,3 +276,4 @@ def test_grade_cli_on_a_dicom_series(
     assert sorted(list(out["grades"]) + out["ungraded"]) == ["L1-L2", "L5-S1"]
     for g in out["grades"].values():
         assert g["grade"] in ("normal", "mild", "moderate", "severe")
+        assert g["sedimentation_sign"]["value"] in ("absent", "present")

@@ -58,6 +58,10 @@ def _with_level(field: str, level: str, value: Any) -> dict[str, Any]:
         (_kwargs(axial_slices_per_level=4), "odd int"),
         (_kwargs(axial_spacing_mm=2.0), "axial_spacing_mm"),
         (_kwargs(sagittal_matrix=16), "sagittal_matrix"),
+        (_with_level("sedimentation_sign_by_level", "L4-L5", "yes"), "sedimentation_sign_by_level must map"),
+        (_with_level("sedimentation_sign_by_level", "L6-L7", True), "sedimentation_sign_by_level must map"),
+        (_kwargs(nerve_roots=-1), r"nerve_roots must be an int in \[0, 40\]"),
+        (_kwargs(nerve_roots=2.5), "nerve_roots"),
     ],
 )
 def test_bad_spec_raises_clear_value_error(kwargs: dict[str, Any], message: str) -> None:
@@ -167,3 +171,52 @@ def test_fat_fraction_changes_muscle_signal_only() -> None:
     right = a.labels == 6
     assert a.image[left].mean() > 1.3 * b.image[left].mean()
     assert a.image[right].mean() == pytest.approx(b.image[right].mean(), rel=0.02)
+
+
+def _root_rows(spec: PhantomSpec) -> dict[str, tuple[float, int]]:
+    """Per level, on the mid-plane axial slice: the mean position of the T2-dark pixels inside the
+    sac's CSF (0 = the sac's centre row, +1 its posterior edge) and how many there are."""
+    series = render_phantom(spec).series[AXIAL]
+    out = {}
+    for k, level in enumerate(series.slice_levels):
+        if level is None or k % spec.axial_slices_per_level != spec.axial_slices_per_level // 2:
+            continue
+        sac = series.labels[k] == 4
+        rows, _ = np.nonzero(sac)
+        centre, half = (rows.min() + rows.max()) / 2, (rows.max() - rows.min()) / 2
+        inner = sac & ~np.isin(np.roll(series.labels[k], 2, 0), (3, 0)) & ~np.isin(np.roll(series.labels[k], -2, 0), (3, 0))
+        inner &= ~np.isin(np.roll(series.labels[k], 2, 1), (3, 0)) & ~np.isin(np.roll(series.labels[k], -2, 1), (3, 0))
+        dark = inner & (series.image[k] < 0.6 * np.percentile(series.image[k][inner], 90))
+        r, _ = np.nonzero(dark)
+        out[level] = (float((r.mean() - centre) / half) if len(r) else 0.0, len(r))
+    return out
+
+
+def test_nerve_roots_sink_dorsally_without_the_sign_and_spread_with_it() -> None:
+    base = dataclasses.replace(phantom_spec_random(4), dsca_mm2_by_level=dict.fromkeys(LEVELS, 150.0),
+                               canal_ap_mm_by_level=dict.fromkeys(LEVELS, 16.0), canal_width_mm_by_level=dict.fromkeys(LEVELS, 24.0))
+    signs = {"L1-L2": False, "L2-L3": True, "L3-L4": False, "L4-L5": True, "L5-S1": False}
+    rows = _root_rows(dataclasses.replace(base, sedimentation_sign_by_level=signs))
+    for level, sign in signs.items():
+        position, count = rows[level]
+        assert count >= 10, (level, count)
+        if sign:  # spread: the roots' mean lies near the sac's centre
+            assert abs(position) < 0.3, (level, position)
+        else:  # sedimented: in the posterior (dorsal) half
+            assert position > 0.4, (level, position)
+    # without roots the CSF has no dark pixels; the labels never change with the roots
+    bare = dataclasses.replace(base, nerve_roots=0)
+    assert all(count == 0 for _, count in _root_rows(bare).values())
+    np.testing.assert_array_equal(render_phantom(bare).series[AXIAL].labels, render_phantom(base).series[AXIAL].labels)
+
+
+def test_random_sedimentation_sign_follows_stenosis() -> None:
+    present = {"severe": [], "moderate": [], "normal": []}
+    for seed in range(120):
+        spec = phantom_spec_random(seed)
+        assert Anatomy(spec).measurements()["L4-L5"]["sedimentation_sign"] is spec.sedimentation_sign_by_level["L4-L5"]
+        for level in LEVELS:
+            dsca = spec.dsca_mm2_by_level[level]
+            present["severe" if dsca < 75 else "moderate" if dsca < 100 else "normal"].append(spec.sedimentation_sign_by_level[level])
+    rate = {k: float(np.mean(v)) for k, v in present.items()}
+    assert rate["severe"] > 0.7 and 0.25 < rate["moderate"] < 0.65 and rate["normal"] < 0.2, rate
