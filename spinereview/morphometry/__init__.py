@@ -71,7 +71,7 @@ from spinereview.morphometry.stenosis import (
     dsca_by_level_mm2,
     stenosis_grade_from_dsca,
 )
-from spinereview.morphometry.volumes import label_volume_cm3, label_volumes_cm3, voxel_volume_mm3
+from spinereview.morphometry.volumes import label_volume_cm3, label_volumes_cm3, label_voxel_counts, voxel_volume_mm3
 
 __all__ = [
     "AXIAL_QUANTITIES",
@@ -122,6 +122,7 @@ __all__ = [
     "intervertebral_discs",
     "label_volume_cm3",
     "label_volumes_cm3",
+    "label_voxel_counts",
     "mid_sagittal_slice_index",
     "paraspinal_muscles_by_level",
     "reference_slice",

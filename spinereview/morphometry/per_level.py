@@ -32,6 +32,7 @@ from spinereview.morphometry.levels import (
     slices_by_level,
 )
 from spinereview.morphometry.muscle import FatWater, SignalIntensityModel, paraspinal_muscle_on_slice
+from spinereview.morphometry.volumes import label_voxel_counts
 
 __all__ = [
     "AXIAL_QUANTITIES",
@@ -164,7 +165,7 @@ def axial_level_rows(
     blocks = slices_by_level(
         axial_slice_levels(axial_geometry, named_centres), volume.shape[0], levels=levels, max_distance_mm=max_distance_mm
     )
-    present = {int(v) for v in np.unique(volume)}
+    present = set(label_voxel_counts(volume))
 
     def missing(name: str) -> str:
         if name not in label_values:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["label_volume_cm3", "label_volumes_cm3", "voxel_volume_mm3"]
+__all__ = ["label_volume_cm3", "label_volumes_cm3", "label_voxel_counts", "voxel_volume_mm3"]
 
 _MM3_PER_CM3 = 1000.0
 
@@ -44,6 +44,21 @@ def _label_array(labels: npt.ArrayLike) -> npt.NDArray[np.integer]:
     return checked
 
 
+def label_voxel_counts(labels: npt.ArrayLike) -> dict[int, int]:
+    """Voxels per label value present (background 0 included when present), in value order.
+
+    A mask is mostly background: for 8- and 16-bit labels this counts the non-zero voxels with a
+    bincount of those alone, several times faster than np.unique (a sort) or a bincount of the
+    whole volume (which first copies it to int64: ~16 ms for a 25 x 256 x 256 mask)."""
+    volume = np.asarray(labels).ravel()
+    if volume.dtype == np.bool_ or (volume.dtype.kind == "u" and volume.dtype.itemsize <= 2):
+        drawn = volume[volume != 0]
+        counts = {int(v): int(n) for v, n in enumerate(np.bincount(drawn)) if n} if drawn.size else {}
+        return ({0: volume.size - drawn.size} if drawn.size < volume.size else {}) | counts
+    values, numbers = np.unique(volume, return_counts=True)
+    return {int(v): int(n) for v, n in zip(values, numbers, strict=True)}
+
+
 def label_volumes_cm3(labels: npt.ArrayLike, spacing_mm: Sequence[float]) -> dict[int, float]:
     """Volume of every non-zero label value, ``{label: cm³}`` in ascending label order.
 
@@ -65,8 +80,7 @@ def label_volumes_cm3(labels: npt.ArrayLike, spacing_mm: Sequence[float]) -> dic
     """
     voxel_mm3 = voxel_volume_mm3(spacing_mm)
     volume = _label_array(labels)
-    values, counts = np.unique(volume, return_counts=True)
-    return {int(v): int(n) * voxel_mm3 / _MM3_PER_CM3 for v, n in zip(values, counts, strict=True) if v != 0}
+    return {v: n * voxel_mm3 / _MM3_PER_CM3 for v, n in label_voxel_counts(volume).items() if v != 0}
 
 
 def label_volume_cm3(labels: npt.ArrayLike, spacing_mm: Sequence[float], label: int) -> float:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spinereview.morphometry import label_volume_cm3, label_volumes_cm3, voxel_volume_mm3
+from spinereview.morphometry import label_volume_cm3, label_volumes_cm3, label_voxel_counts, voxel_volume_mm3
 
 
 def test_volumes_per_label_with_anisotropic_spacing() -> None:
@@ -85,3 +85,20 @@ def test_volumes_add_up_to_the_labelled_voxels(seed: int, spacing: tuple[float, 
     # Relabelling permutes the table and changes nothing else.
     relabelled = np.where(labels > 0, 10 - labels, 0)
     assert {10 - k: v for k, v in label_volumes_cm3(relabelled, spacing).items()} == volumes
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 300), min_size=1, max_size=200), st.sampled_from([np.uint8, np.uint16, np.int32, np.int64, np.uint32]))
+def test_label_voxel_counts_matches_unique(values: list[int], dtype: type) -> None:
+    volume: np.ndarray = np.asarray(values).astype(dtype).reshape(1, 1, -1)
+    expected_values, expected_counts = np.unique(volume, return_counts=True)
+    counts = label_voxel_counts(volume)
+    assert counts == {int(v): int(n) for v, n in zip(expected_values, expected_counts, strict=True)}
+    assert list(counts) == sorted(counts) and sum(counts.values()) == volume.size
+
+
+def test_label_voxel_counts_edge_cases() -> None:
+    assert label_voxel_counts(np.zeros((2, 3, 4), np.uint8)) == {0: 24}
+    assert label_voxel_counts(np.full((2, 3, 4), 7, np.uint8)) == {7: 24}
+    assert label_voxel_counts(np.array([[[True, False, True]]])) == {0: 1, 1: 2}
+    assert label_voxel_counts(np.array([[[-2, 0, 5, 5]]])) == {-2: 1, 0: 1, 5: 2}
