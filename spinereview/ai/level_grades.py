@@ -1,11 +1,14 @@
-"""The model's stenosis grader's grade of each disc level, on the axial slice its per-level measurements
-chose (ai/level_measurements.py). Runs on a gpu worker (torch); the web side only reads the stored grades."""
+"""The model's grader's grades of each disc level (stenosis, and the grader's other tasks such as the
+sedimentation sign), on the axial slice its per-level measurements chose (ai/level_measurements.py).
+Runs on a gpu worker (torch); the web side only reads the stored grades."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -16,6 +19,9 @@ from spinereview.ai.models import AILevelMeasurement, ModelVersion
 from spinereview.core.errors import ApplicationError, NotFoundError
 from spinereview.imaging.models import DicomStudy
 from spinereview.imaging.selectors import series_volume_load
+
+if TYPE_CHECKING:
+    from ml.inference.api import TaskGrade
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +39,14 @@ def level_grades_enqueue(*, dicom_study_id: str, model_version_id: str) -> bool:
         logger.warning("Could not queue the grading of study %s; the sweeper will retry", dicom_study_id, exc_info=True)
         return False
     return True
+
+
+def level_task_grades(tasks: Mapping[str, TaskGrade]) -> dict[str, dict[str, Any]]:
+    """The grader's other tasks' grades of one level as stored (AILevelMeasurement.task_grades)."""
+    return {
+        key: {"index": task.index, "name": task.name, "probabilities": dict(zip(task.classes, task.probabilities, strict=True))}
+        for key, task in tasks.items()
+    }
 
 
 def ai_level_grades_compute(*, dicom_study_id: str, model_version_id: str) -> list[AILevelMeasurement]:
@@ -80,6 +94,7 @@ def ai_level_grades_compute(*, dicom_study_id: str, model_version_id: str) -> li
                     "grade_index": grade.grade,
                     "grade_name": grade.name,
                     "grade_probabilities": dict(zip(grade.grades, grade.probabilities, strict=True)),
+                    "task_grades": level_task_grades(grade.tasks),
                 }
             else:
                 fields = dict(UNGRADED)

@@ -33,8 +33,8 @@ from spinereview.morphometry import (
 
 logger = logging.getLogger(__name__)
 
-# The grade fields of a level not (yet) graded by the model's stenosis grader.
-UNGRADED: dict[str, Any] = {"grade_index": None, "grade_name": "", "grade_probabilities": None, "grader_version": ""}
+# The grade fields of a level not (yet) graded by the model's grader (stenosis and its other tasks).
+UNGRADED: dict[str, Any] = {"grade_index": None, "grade_name": "", "grade_probabilities": None, "grader_version": "", "task_grades": {}}
 
 DISC_LABEL_NAME = "intervertebral_disc"
 VERTEBRAL_BODY_LABEL_NAME = "vertebral_body"

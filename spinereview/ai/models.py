@@ -30,7 +30,9 @@ class ModelVersion(BaseModel):
     # An upload asked to become the global default: done by the worker once the weights are verified.
     activate_when_ready = models.BooleanField(default=False)
     # The checkpoint's stenosis grader (its grader/ folder), or {} without one:
-    # {"name", "version" ("<name>@<sha256[:12]>"), "grades" (class names, mildest first), "heldout"}.
+    # {"name", "version" ("<name>@<sha256[:12]>"), "grades" (class names, mildest first), "heldout",
+    #  "tasks": {task: {"classes" (mildest/absent first), "heldout"}} (the grader's other tasks; {} or
+    #  missing, for versions registered before graders had tasks, when it grades stenosis only)}.
     grader = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -92,10 +94,10 @@ class AISegmentation(BaseModel):
 
 
 class AILevelMeasurement(BaseModel):
-    """Per-level quantities derived from a case's AI masks, and the model's stenosis grader's grade of
-    the level (when the model has a grader). Which grade a reader study's reports use (the grader's, or
-    the DSCA's through the protocol's cut-offs) is decided where the protocol is known:
-    ai.selectors.ai_level_grade."""
+    """Per-level quantities derived from a case's AI masks, and the model's grader's grades of the level
+    (when the model has a grader): stenosis, and the grader's other tasks. Which grade a reader study's
+    reports use for which condition (the grader's, or the DSCA's through the protocol's cut-offs) is
+    decided where the protocol is known: ai.selectors.ai_condition_grade."""
 
     dicom_study = models.ForeignKey(DicomStudy, on_delete=models.PROTECT, related_name="ai_level_measurements")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="level_measurements")
@@ -128,6 +130,10 @@ class AILevelMeasurement(BaseModel):
     grade_name = models.CharField(max_length=64, blank=True)
     grade_probabilities = models.JSONField(null=True)
     grader_version = models.CharField(max_length=128, blank=True)
+    # The grader's other tasks' grades on the same slice (ModelVersion.grader["tasks"]), by task:
+    # {task: {"index": int, "name": str, "probabilities": {class: p}}}; {} while not graded, and for a
+    # level the grader could not grade (errors["grade"] says why).
+    task_grades = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["dicom_study", "model_version", "level"], name="one_measurement_per_level")]

@@ -15,6 +15,7 @@ from spinereview.ai.models import AILevelMeasurement, InferenceJob, ModelVersion
 from spinereview.core.errors import NotFoundError
 from spinereview.morphometry import stenosis_grade_from_dsca
 from spinereview.studies.models import Case, ReaderStudy, StudyMembership
+from spinereview.studies.protocols import condition_categories
 
 # Throughput is measured over the most recent successful jobs of a model version.
 THROUGHPUT_WINDOW_JOBS = 20
@@ -263,3 +264,97 @@ def ai_level_grade(row: AILevelMeasurement, *, ai_grade: Mapping[str, Any], cate
     if row.dsca_mm2 is None:
         return None, str(row.errors.get("dsca_mm2") or "no dural sac area")
     return categories[min(stenosis_grade_from_dsca(row.dsca_mm2, cutoffs_mm2=tuple(cutoffs)), len(categories) - 1)], ""
+
+
+# --------------------------------------------------------------------------- the AI's grade of any condition
+
+
+def ai_graded_conditions(protocol: Mapping[str, Any]) -> list[str]:
+    """The conditions a protocol has the AI grade: ai_grade's first, then those of ai_grader_tasks (protocols
+    stored before grader tasks existed have none)."""
+    primary = (protocol.get("ai_grade") or {}).get("condition")
+    return ([primary] if primary else []) + [task["condition"] for task in protocol.get("ai_grader_tasks") or []]
+
+
+def ai_grader_task(protocol: Mapping[str, Any], condition: str) -> Mapping[str, Any] | None:
+    """The protocol's ai_grader_tasks entry that grades `condition`, or None."""
+    return next((task for task in protocol.get("ai_grader_tasks") or [] if task["condition"] == condition), None)
+
+
+def ai_condition_source(*, protocol: Mapping[str, Any], condition: str, model_version: ModelVersion) -> str:
+    """"grader", "dsca" (ai_grade's condition only), or "" for a condition the protocol does not have the AI grade."""
+    ai_grade = protocol.get("ai_grade") or {}
+    if ai_grade.get("condition") == condition:
+        return ai_grade_source(ai_grade=ai_grade, model_version=model_version)
+    return "grader" if ai_grader_task(protocol, condition) is not None else ""
+
+
+def ai_condition_grade(row: AILevelMeasurement, *, protocol: Mapping[str, Any], condition: str, model_version: ModelVersion) -> tuple[str | None, str]:
+    """The AI's value of any protocol condition on one level, as one of the condition's categories, or
+    (None, why not). ai_grade's condition: ai_level_grade (grader or DSCA cut-offs). A condition of
+    ai_grader_tasks: the grader's grade of that task (no fallback: without a grader, or with a grader
+    that lacks the task, there is none). The one rule for the compare view, the reports and the exports."""
+    ai_grade = protocol.get("ai_grade") or {}
+    categories = condition_categories(protocol, condition)
+    if ai_grade.get("condition") == condition:
+        return ai_level_grade(row, ai_grade=ai_grade, categories=categories, model_version=model_version)
+    entry = ai_grader_task(protocol, condition)
+    if entry is None:
+        return None, f"the protocol does not have the AI grade {condition}"
+    if row.flag:
+        return None, row.flag
+    task = str(entry["task"])
+    grader = model_version.grader
+    if not grader:
+        return None, f"the model {model_version.version} has no grader"
+    described = (grader.get("tasks") or {}).get(task)
+    if described is None:
+        return None, f"the grader {grader['version']} does not grade {task}"
+    if not row.grader_version:
+        return None, "not graded yet"
+    graded = (row.task_grades or {}).get(task)
+    if graded is None:
+        return None, str(row.errors.get("grade") or f"the grader gave no {task} grade for this level")
+    grader_map = entry.get("grader_map") or {}
+    if grader_map:
+        value = grader_map.get(graded["name"])
+        if value is None:
+            return None, f"the grader_map of {condition} in ai_grader_tasks has no category for the grader's '{graded['name']}'"
+        return str(value), ""
+    classes = described.get("classes") or []
+    if len(classes) != len(categories):
+        return None, f"the grader's {len(classes)} {task} classes do not map onto the {len(categories)} categories of {condition}: set its grader_map in ai_grader_tasks"
+    return categories[int(graded["index"])], ""
+
+
+def ai_condition_confidence(row: AILevelMeasurement, *, protocol: Mapping[str, Any], condition: str) -> float | None:
+    """The grader's probability of the class it chose for `condition` on this level (None where the grader
+    gave no grade of it)."""
+    entry = ai_grader_task(protocol, condition)
+    name: str | None = row.grade_name
+    probabilities: Mapping[str, float] = row.grade_probabilities or {}
+    if entry is not None:
+        graded = (row.task_grades or {}).get(entry["task"]) or {}
+        name, probabilities = graded.get("name"), graded.get("probabilities") or {}
+    return round(float(probabilities[name]), 4) if name is not None and name in probabilities else None
+
+
+def ai_grader_task_method(*, entry: Mapping[str, Any], model_version: ModelVersion) -> str:
+    """One line for reports: what the AI rater's grades of one ai_grader_tasks condition are."""
+    condition, task = entry["condition"], entry["task"]
+    grader = model_version.grader
+    if not grader:
+        return f"{condition}: {model_version.version} has no grader, so the AI gives no grades"
+    described = (grader.get("tasks") or {}).get(task)
+    if described is None:
+        return f"{condition}: the grader {grader['version']} does not grade {task}, so the AI gives no grades"
+    heldout = described.get("heldout") or {}
+    scores = f"; held-out accuracy {heldout['accuracy']:.2f} on {heldout.get('n', '?')} levels" if "accuracy" in heldout else ""
+    return f"{condition}: grader {grader['version']} task {task} ({', '.join(described.get('classes') or [])}){scores}"
+
+
+def ai_grades_method(*, protocol: Mapping[str, Any], model_version: ModelVersion) -> str:
+    """ai_grade_method of the protocol's ai_grade, then each grader task's, "; "-separated ("" with neither)."""
+    lines = [ai_grade_method(ai_grade=protocol["ai_grade"], model_version=model_version)] if (protocol.get("ai_grade") or {}).get("condition") else []
+    lines += [ai_grader_task_method(entry=entry, model_version=model_version) for entry in protocol.get("ai_grader_tasks") or []]
+    return "; ".join(lines)

@@ -231,8 +231,9 @@ def reference_rows(*, reader_study: ReaderStudy) -> Iterator[tuple[Cell, ...]]:
 
 
 def ai_rows(*, reader_study: ReaderStudy) -> Iterator[tuple[Cell, ...]]:
-    """The study's model's DSCA per case and level and its grade (the grader's, or the protocol's DSCA
-    cut-offs'), with where the grade came from and, for a level without one, why."""
+    """The study's model's grade of each AI-graded condition per case and level (the grader's, or the
+    protocol's DSCA cut-offs'), with where the grade came from and, for a level without one, why; the
+    level's DSCA on its first row (reports.selectors.ai_level_rows)."""
     model_version = model_version_for_reader_study(reader_study=reader_study)
     for row in ai_level_rows(reader_study=reader_study, model_version=model_version):
         categories = condition_categories(reader_study.protocol, row.condition) if row.condition else []

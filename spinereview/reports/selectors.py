@@ -22,7 +22,16 @@ from django.conf import settings
 from spinereview.accounts.models import User
 from spinereview.agreement import cohen_kappa_score, dice_per_label, dice_score, hd95_error, percent_agreement_score
 from spinereview.ai.models import AILevelMeasurement, AISegmentation, ModelVersion
-from spinereview.ai.selectors import ai_grade_method, ai_grade_source, ai_level_grade, model_version_for_reader_study
+from spinereview.ai.selectors import (
+    ai_condition_confidence,
+    ai_condition_grade,
+    ai_condition_source,
+    ai_grade_method,
+    ai_graded_conditions,
+    ai_grades_method,
+    ai_level_grade,
+    model_version_for_reader_study,
+)
 from spinereview.core.errors import NotFoundError
 from spinereview.imaging.models import DicomSeries, ReferenceSegmentation
 from spinereview.imaging.selectors import series_instances, series_slice_geometry
@@ -374,11 +383,12 @@ class AIGradeRow:
     case: Case
     level: str
     dsca_mm2: float | None
+    """The level's DSCA, on its first row only (see ai_level_rows)."""
     condition: str | None
     grade: str | None
     flag: str
     grade_source: str = ""
-    """"grader" or "dsca" (ai.selectors.ai_grade_source)."""
+    """"grader" or "dsca" (ai.selectors.ai_condition_source)."""
     grader_version: str = ""
     grade_confidence: float | None = None
     """The grader's probability of the class it chose."""
@@ -386,32 +396,35 @@ class AIGradeRow:
 
 
 def ai_level_rows(*, reader_study: ReaderStudy, model_version: ModelVersion | None) -> list[AIGradeRow]:
-    """The study's model's per-level DSCA of each non-calibration case, and its grade of the protocol's
-    AI-graded condition (ai.selectors.ai_level_grade: the grader's or the DSCA cut-offs'; none where the
-    level assignment is flagged, the sac was not found or the level was not graded, with the reason)."""
+    """The study's model's grade of each of the protocol's AI-graded conditions per level of each
+    non-calibration case (ai.selectors.ai_condition_grade: the grader's or the DSCA cut-offs'; none where
+    the level assignment is flagged, the sac was not found or the level was not graded, with the reason):
+    one row per (case, level, condition), or per (case, level) with condition None when the protocol has
+    the AI grade nothing. The level's DSCA is on its first row only, so that every level's area is counted
+    once by whoever adds or averages the rows."""
     if model_version is None:
         return []
     protocol = reader_study.protocol
-    ai_grade = protocol.get("ai_grade") or {}
-    condition = ai_grade.get("condition")
-    categories = condition_categories(protocol, condition) if condition else []
-    source = ai_grade_source(ai_grade=ai_grade, model_version=model_version) if condition else ""
+    conditions: list[str | None] = [*ai_graded_conditions(protocol)] or [None]
+    sources = {c: ai_condition_source(protocol=protocol, condition=c, model_version=model_version) for c in conditions if c}
     cases = {c.dicom_study_id: c for c in Case.objects.filter(reader_study=reader_study, is_calibration=False)}
     rows = []
     for row in AILevelMeasurement.objects.filter(dicom_study_id__in=cases, model_version=model_version):
-        grade, why = ai_level_grade(row, ai_grade=ai_grade, categories=categories, model_version=model_version) if condition else (None, "")
-        probabilities = row.grade_probabilities or {}
-        rows.append(
-            AIGradeRow(
-                cases[row.dicom_study_id], row.level, row.dsca_mm2 if not row.flag else None, condition, grade, row.flag,
-                grade_source=source,
-                grader_version=row.grader_version if source == "grader" else "",
-                grade_confidence=round(float(probabilities[row.grade_name]), 4) if source == "grader" and row.grade_name in probabilities else None,
-                no_grade_reason=why,
+        for position, condition in enumerate(conditions):
+            grade, why = ai_condition_grade(row, protocol=protocol, condition=condition, model_version=model_version) if condition else (None, "")
+            source = sources.get(condition, "") if condition else ""
+            rows.append(
+                AIGradeRow(
+                    cases[row.dicom_study_id], row.level, row.dsca_mm2 if not row.flag and position == 0 else None, condition, grade, row.flag,
+                    grade_source=source,
+                    grader_version=row.grader_version if source == "grader" else "",
+                    grade_confidence=ai_condition_confidence(row, protocol=protocol, condition=condition) if source == "grader" and condition else None,
+                    no_grade_reason=why,
+                )
             )
-        )
     levels = {level: i for i, level in enumerate(protocol["levels"])}
-    return sorted(rows, key=lambda r: (r.case.label, str(r.case.pk), levels.get(r.level, 99), r.level))
+    order = {condition: i for i, condition in enumerate(conditions)}
+    return sorted(rows, key=lambda r: (r.case.label, str(r.case.pk), levels.get(r.level, 99), r.level, order[r.condition]))
 
 
 def _series_spacing_mm(series: DicomSeries) -> tuple[tuple[str, ...], tuple[float, float, float]]:
@@ -498,7 +511,7 @@ def study_inputs(*, reader_study: ReaderStudy, n_resamples: int = 1000, seed: in
     ai_rows = ai_level_rows(reader_study=reader_study, model_version=model_version)
     ai_grades = tuple(GradeObservation(str(r.case.pk), AI_RATER, "live", "", r.level, r.condition, r.grade) for r in ai_rows if r.grade is not None and r.condition)
     for r in ai_rows:
-        if r.dsca_mm2 is not None:
+        if r.dsca_mm2 is not None:  # on each level's first row only: one area per level, however many conditions the AI grades
             for quantity in ("dsca.area_mm2", "mask.dsca_mm2"):
                 values.append(ValueObservation(str(r.case.pk), AI_RATER, "live", "", r.level, quantity, float(r.dsca_mm2)))
     if model_version is not None:  # the AI's other mask quantities, against the readers' masks
@@ -509,13 +522,13 @@ def study_inputs(*, reader_study: ReaderStudy, n_resamples: int = 1000, seed: in
                 if value is not None and not (ai_row.flag and quantity == "min_dsca_mm2"):
                     values.append(ValueObservation(str(non_calibration[ai_row.dicom_study_id].pk), AI_RATER, "live", "", ai_row.level, f"mask.{quantity}", float(value)))
     flagged = sorted({f"AI level assignment flagged for case {r.case.label}: {r.flag}" for r in ai_rows if r.flag})
-    ungraded: dict[tuple[str, str], list[str]] = {}
+    ungraded: dict[tuple[str, str, str], list[str]] = {}
     for r in ai_rows:
         if r.grade is None and r.condition and not r.flag:
-            ungraded.setdefault((r.case.label, r.no_grade_reason), []).append(r.level)
-    flagged += [f"No AI grade for case {label} ({', '.join(levels)}): {why}" for (label, why), levels in sorted(ungraded.items())]
-    if model_version is not None and (protocol.get("ai_grade") or {}).get("condition"):
-        flagged.insert(0, f"The AI's grades: {ai_grade_method(ai_grade=protocol['ai_grade'], model_version=model_version)}")
+            ungraded.setdefault((r.case.label, r.condition, r.no_grade_reason), []).append(r.level)
+    flagged += [f"No AI {condition} grade for case {label} ({', '.join(levels)}): {why}" for (label, condition, why), levels in sorted(ungraded.items())]
+    if model_version is not None and ai_graded_conditions(protocol):
+        flagged.insert(0, f"The AI's grades: {ai_grades_method(protocol=protocol, model_version=model_version)}")
     return StudyInputs(
         levels=tuple(protocol["levels"]),
         conditions=tuple(conditions),
@@ -547,7 +560,7 @@ def study_fingerprint(*, reader_study: ReaderStudy, n_resamples: int = 1000, see
         "references": sorted(str(v) for v in ReferenceRead.objects.filter(case__reader_study=reader_study).values_list("id", flat=True)),
         "model": model_version.version if model_version else None,
         "ai": sorted(
-            str(v) for v in AILevelMeasurement.objects.filter(model_version=model_version, dicom_study_id__in=case_studies).values_list("id", "dsca_mm2", "flag", "grade_index", "grader_version", "errors")
+            str(v) for v in AILevelMeasurement.objects.filter(model_version=model_version, dicom_study_id__in=case_studies).values_list("id", "dsca_mm2", "flag", "grade_index", "grader_version", "task_grades", "errors")
         ) if model_version else [],
         "grader": model_version.grader if model_version else None,
         "level_deltas": sorted(

@@ -15,11 +15,23 @@ conditions:
     sub_questions:
       - {key: central_canal_subgrade, label: Schizas sub-grade, scale: schizas_a_subgrade, when: [A]}
   - {key: foraminal_left, label: Foraminal stenosis, side: left, scale: lee, required: false}
+  - {key: sedimentation_sign, label: Nerve root sedimentation sign, scale: present_absent, required: false}
 measurements:
   - {key: dsca, kind: area, label: Dural sac area}
 segmentation: {series_role: axial_t2, labels: [dural_sac]}
+ai_grade: {condition: central_canal, source: auto, dsca_cutoffs_mm2: [100, 75, 50]}
+ai_grader_tasks:
+  - {condition: sedimentation_sign, task: sedimentation_sign}
 two_phase: true
 ```
+
+`ai_grade` says how the AI grades one condition (stenosis: the model's grader, or its dural sac area
+through cut-offs). `ai_grader_tasks` lists further conditions graded by the model's grader alone, each
+from one of the grader's other tasks (``ModelVersion.grader["tasks"]``, e.g. the nerve root
+sedimentation sign): ``condition`` (a condition of the protocol other than ai_grade's, each at most
+once), ``task`` (the grader's task key) and optionally ``grader_map`` (the task's class names onto the
+condition's categories; without it class i is category i, when both have as many). A model without a
+grader, or whose grader lacks the task, gives no AI grade for that condition (the reports say why).
 """
 
 from __future__ import annotations
@@ -92,7 +104,10 @@ SEGMENTATION_LABELS: dict[str, dict[str, Any]] = {
 DEFAULT_PROTOCOL: dict[str, Any] = {
     "name": "Central canal stenosis, 4 grades",
     "levels": LUMBAR_LEVELS,
-    "conditions": [{"key": "central_canal", "label": "Central canal stenosis", "scale": "four_grade"}],
+    "conditions": [
+        {"key": "central_canal", "label": "Central canal stenosis", "scale": "four_grade"},
+        {"key": "sedimentation_sign", "label": "Nerve root sedimentation sign", "scale": "present_absent", "required": False},
+    ],
     "measurements": [
         {"key": "dsca", "kind": "area", "label": "Dural sac area", "required": False},
         {"key": "ap_diameter", "kind": "length", "label": "Canal AP diameter", "required": False},
@@ -103,6 +118,9 @@ DEFAULT_PROTOCOL: dict[str, Any] = {
     # its dural-sac area at the disc level: >= 100 mm2 normal, 75-100 mild (relative stenosis), 50-75
     # moderate, < 50 severe.
     "ai_grade": {"condition": "central_canal", "source": "auto", "dsca_cutoffs_mm2": [100.0, 75.0, 50.0]},
+    # The sedimentation sign as the grader's own task (classes absent, present: the scale's order); no AI
+    # grade for it with a model whose grader lacks that task.
+    "ai_grader_tasks": [{"condition": "sedimentation_sign", "task": "sedimentation_sign"}],
     "compare": True,
 }
 
@@ -306,6 +324,41 @@ def _normalise_ai_grade(raw: Any, conditions: Sequence[Mapping[str, Any]]) -> di
     return out
 
 
+def _normalise_ai_grader_tasks(raw: Any, conditions: Sequence[Mapping[str, Any]], ai_grade: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Further conditions graded by the model's grader alone, one of its tasks each (no DSCA fallback):
+    ``[{condition, task, grader_map?}]``. ``grader_map`` maps the task's class names onto the condition's
+    categories; without it, class i is category i (when both have as many)."""
+    tasks = []
+    seen: set[str] = set()
+    for index, item in enumerate(_Checker("ai_grader_tasks").listing(raw if raw is not None else [], allow_empty=True)):
+        checker = _Checker(f"ai_grader_tasks[{index}]")
+        entry = checker.mapping(item)
+        _unknown_keys(entry, {"condition", "task", "grader_map"}, checker)
+        condition = next((c for c in conditions if c["key"] == entry.get("condition")), None)
+        if condition is None:
+            raise _Checker(f"{checker.path}.condition").fail("must name one of the conditions")
+        key = str(condition["key"])
+        if ai_grade is not None and ai_grade["condition"] == key:
+            raise _Checker(f"{checker.path}.condition").fail(f"{key} is graded through ai_grade already")
+        if key in seen:
+            raise _Checker(f"{checker.path}.condition").fail(f"{key} is listed twice")
+        seen.add(key)
+        task = _Checker(f"{checker.path}.task").key(entry.get("task"))
+        codes = [c["code"] for c in condition["scale"]["categories"]]
+        grader_map = {}
+        for name, code in _Checker(f"{checker.path}.grader_map").mapping(entry.get("grader_map") or {}).items():
+            if not isinstance(name, str) or not name:
+                raise _Checker(f"{checker.path}.grader_map").fail("keys must be the grader's class names")
+            if code not in codes:
+                raise _Checker(f"{checker.path}.grader_map.{name}").fail(f"'{code}' is not a category of {key} ({', '.join(codes)})")
+            grader_map[name] = code
+        out: dict[str, Any] = {"condition": key, "task": task}
+        if grader_map:
+            out["grader_map"] = grader_map
+        tasks.append(out)
+    return tasks
+
+
 def _normalise_mappings(raw: Any, scales: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
     mappings = []
     for index, item in enumerate(_Checker("mappings").listing(raw if raw is not None else [], allow_empty=True)):
@@ -334,7 +387,9 @@ def protocol_validate(protocol: Any) -> dict[str, Any]:
     """
     checker = _Checker("protocol")
     raw = checker.mapping(protocol)
-    allowed = {"name", "levels", "scales", "conditions", "measurements", "segmentation", "ai_grade", "mappings", "two_phase", "compare", "adjudication"}
+    allowed = {
+        "name", "levels", "scales", "conditions", "measurements", "segmentation", "ai_grade", "ai_grader_tasks", "mappings", "two_phase", "compare", "adjudication",
+    }  # fmt: skip
     _unknown_keys(raw, allowed, checker)
     levels = _Checker("levels").listing(raw.get("levels"))
     if not all(isinstance(v, str) and v for v in levels):
@@ -363,6 +418,7 @@ def protocol_validate(protocol: Any) -> dict[str, Any]:
         raise _Checker("adjudication.grade_distance").fail("must be a whole number of categories >= 1")
     if isinstance(dsca_difference, bool) or not isinstance(dsca_difference, int | float) or dsca_difference <= 0:
         raise _Checker("adjudication.dsca_difference_mm2").fail("must be a positive number of mm2")
+    ai_grade = _normalise_ai_grade(raw.get("ai_grade"), conditions)
     return {
         "name": _Checker("name").text(raw.get("name"), "Reading protocol"),
         "levels": list(levels),
@@ -370,7 +426,8 @@ def protocol_validate(protocol: Any) -> dict[str, Any]:
         "conditions": conditions,
         "measurements": measurements,
         "segmentation": _normalise_segmentation(raw.get("segmentation")),
-        "ai_grade": _normalise_ai_grade(raw.get("ai_grade"), conditions),
+        "ai_grade": ai_grade,
+        "ai_grader_tasks": _normalise_ai_grader_tasks(raw.get("ai_grader_tasks"), conditions, ai_grade),
         "mappings": _normalise_mappings(raw.get("mappings"), scales),
         "two_phase": _Checker("two_phase").flag(raw.get("two_phase"), False),
         "compare": _Checker("compare").flag(raw.get("compare"), True),

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from spinereview.accounts.models import User
 from spinereview.ai.models import AILevelMeasurement, AISegmentation
-from spinereview.ai.selectors import ai_level_grade, model_version_for_case
+from spinereview.ai.selectors import ai_condition_grade, ai_graded_conditions, model_version_for_case
 from spinereview.core.errors import NotFoundError, PermissionDeniedError
 from spinereview.imaging.models import DicomSeries
 from spinereview.imaging.selectors import series_orientation
@@ -251,8 +251,7 @@ def assignment_compare(*, assignment: Assignment) -> dict[str, Any]:
     ai_rows = {row.level: row for row in AILevelMeasurement.objects.filter(dicom_study=assignment.case.dicom_study, model_version=case_model)}
     if model_version is None and ai_rows and case_model is not None:
         model_version = case_model.version
-    ai_grade = protocol.get("ai_grade") or {}
-    categories = {c["key"]: [x["code"] for x in c["scale"]["categories"]] for c in protocol["conditions"]}
+    ai_graded = set(ai_graded_conditions(protocol))
     reader_grades = {(g.level, g.condition): g.value for g in read.grades.all()} if read else {}
     levels = []
     for level in protocol["levels"]:
@@ -262,8 +261,8 @@ def assignment_compare(*, assignment: Assignment) -> dict[str, Any]:
         for condition in protocol["conditions"]:
             reader_value = reader_grades.get((level, condition["key"]))
             ai_value = None
-            if ai_grade.get("condition") == condition["key"] and row is not None and case_model is not None:
-                ai_value, _ = ai_level_grade(row, ai_grade=ai_grade, categories=categories[condition["key"]], model_version=case_model)
+            if condition["key"] in ai_graded and row is not None and case_model is not None:
+                ai_value, _ = ai_condition_grade(row, protocol=protocol, condition=condition["key"], model_version=case_model)
             differs = None if reader_value is None or ai_value is None else reader_value != ai_value
             grades.append({"condition": condition["key"], "reader": reader_value, "ai": ai_value, "differs": differs})
         levels.append(

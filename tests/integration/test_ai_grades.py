@@ -66,12 +66,19 @@ def _levels(model_version: ModelVersion) -> dict[str, AILevelMeasurement]:
     return {row.level: row for row in AILevelMeasurement.objects.filter(model_version=model_version)}
 
 
+def _state(model_version: ModelVersion) -> dict[str, tuple[int | None, int | None, str | None]]:
+    """Per level: the stenosis grade, the sign's class and why a level was not graded."""
+    return {lv: (r.grade_index, (r.task_grades.get("sedimentation_sign") or {}).get("index"), r.errors.get("grade")) for lv, r in _levels(model_version).items()}
+
+
 def test_the_worker_grades_each_level_and_the_reports_use_the_grader(
     phantom_dir: Path, graded_model_dir: Path, celery_worker_process: subprocess.Popen[bytes]
 ) -> None:
     model_version, study = _graded_case(graded_model_dir, phantom_cases(phantom_dir)[0])
     assert model_version.grader["grades"] == ["normal", "mild", "moderate", "severe"]
     assert model_version.grader["version"].startswith("phantom-stenosis-grader@")
+    # ...and the sedimentation sign as its second task, which DEFAULT_PROTOCOL's ai_grader_tasks grades
+    assert model_version.grader["tasks"]["sedimentation_sign"]["classes"] == ["absent", "present"]
     rows = _levels(model_version)
     graded = {level: row for level, row in rows.items() if row.grade_index is not None}
     assert graded, {level: row.errors for level, row in rows.items()}
@@ -86,6 +93,10 @@ def test_the_worker_grades_each_level_and_the_reports_use_the_grader(
         assert set(probabilities[level]) == set(model_version.grader["grades"])
         assert sum(probabilities[level].values()) == pytest.approx(1.0, abs=1e-6)
         assert probabilities[level][row.grade_name] == max(probabilities[level].values())
+        sign = row.task_grades["sedimentation_sign"]
+        assert sign["name"] == ["absent", "present"][sign["index"]] and set(sign["probabilities"]) == {"absent", "present"}
+        assert sum(sign["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
+    signs = {level: int(row.task_grades["sedimentation_sign"]["index"]) for level, row in graded.items()}
 
     # The stored grades are the grader's own on the stored mask and the measured slices.
     from ml.inference.api import load_segmenter
@@ -95,18 +106,23 @@ def test_the_worker_grades_each_level_and_the_reports_use_the_grader(
     labels = np.load(Path(settings.MEDIA_ROOT) / axial.file_path)
     again = load_segmenter(graded_model_dir).grade(loaded.volume, loaded.spacing_mm, labels, {lv: int(r.axial_slice_index or 0) for lv, r in graded.items()})
     assert {lv: g.grade for lv, g in again.items()} == index
+    assert {lv: g.tasks["sedimentation_sign"].index for lv, g in again.items()} == signs
 
     # The AI rater of the agreement summary, the report's inputs and the export all take the grader's grades.
     summary = agreement_summary(reader_study=study)
     assert summary.ai_grade_method is not None and summary.ai_grade_method.startswith(f"stenosis grader {model_version.grader['version']}")
     inputs = study_inputs(reader_study=study, n_resamples=10, with_mask_overlaps=False)
-    assert {g.level: g.value for g in inputs.ai_grades} == {lv: FOUR[i] for lv, i in index.items()}
-    assert any(note.startswith("The AI's grades: stenosis grader") for note in inputs.notes)
-    exported = {row[3]: dict(zip(AI_COLUMNS, row, strict=True)) for row in ai_rows(reader_study=study)}
+    assert {g.level: g.value for g in inputs.ai_grades if g.condition == "central_canal"} == {lv: FOUR[i] for lv, i in index.items()}
+    assert {g.level: g.value for g in inputs.ai_grades if g.condition == "sedimentation_sign"} == {lv: ["absent", "present"][i] for lv, i in signs.items()}
+    assert any(note.startswith("The AI's grades: stenosis grader") and "; sedimentation_sign: grader " in note for note in inputs.notes)
+    exported = {(row[3], row[6]): dict(zip(AI_COLUMNS, row, strict=True)) for row in ai_rows(reader_study=study)}
     for level in graded:
-        assert exported[level]["grade"] == FOUR[index[level]] and exported[level]["grade_source"] == "grader"
-        assert exported[level]["grader_version"] == model_version.grader["version"]
-        assert exported[level]["grade_confidence"] == pytest.approx(max(probabilities[level].values()), abs=1e-4)
+        stenosis, sign = exported[(level, "central_canal")], exported[(level, "sedimentation_sign")]
+        assert stenosis["grade"] == FOUR[index[level]] and stenosis["grade_source"] == "grader"
+        assert stenosis["grader_version"] == model_version.grader["version"]
+        assert stenosis["grade_confidence"] == pytest.approx(max(probabilities[level].values()), abs=1e-4)
+        assert sign["grade"] == ["absent", "present"][signs[level]] and sign["grade_source"] == "grader" and sign["dsca_mm2"] is None
+        assert sign["grade_confidence"] == pytest.approx(max(graded[level].task_grades["sedimentation_sign"]["probabilities"].values()), abs=1e-4)
     buffer = io.StringIO()
     csv.writer(buffer).writerows(ai_rows(reader_study=study))
     assert "grader" in buffer.getvalue()
@@ -115,17 +131,17 @@ def test_the_worker_grades_each_level_and_the_reports_use_the_grader(
     protocol = dict(DEFAULT_PROTOCOL, ai_grade={"condition": "central_canal", "source": "dsca", "dsca_cutoffs_mm2": [100, 75, 50]})
     ReaderStudy.objects.filter(pk=study.pk).update(protocol=protocol_validate(protocol))
     study.refresh_from_db()
-    by_dsca = {g.level: g.value for g in study_inputs(reader_study=study, n_resamples=10, with_mask_overlaps=False).ai_grades}
+    by_dsca = {g.level: g.value for g in study_inputs(reader_study=study, n_resamples=10, with_mask_overlaps=False).ai_grades if g.condition == "central_canal"}
     assert by_dsca == {lv: FOUR[min(sum(r.dsca_mm2 < c for c in (100, 75, 50)), 3)] for lv, r in rows.items() if r.dsca_mm2 is not None and not r.flag}
     assert "cut-offs" in (agreement_summary(reader_study=study).ai_grade_method or "")
 
 
 def test_grading_is_idempotent_and_a_changed_grader_grades_again(phantom_dir: Path, graded_model_dir: Path, celery_worker_process: subprocess.Popen[bytes]) -> None:
     model_version, study = _graded_case(graded_model_dir, phantom_cases(phantom_dir)[1])
-    first = {lv: (r.grade_index, r.errors.get("grade")) for lv, r in _levels(model_version).items()}
+    first = _state(model_version)
     dicom_study_id = str(AILevelMeasurement.objects.filter(model_version=model_version).first().dicom_study_id)  # type: ignore[union-attr]
     ai_level_grades_compute(dicom_study_id=dicom_study_id, model_version_id=str(model_version.pk))  # a redelivered task
-    assert {lv: (r.grade_index, r.errors.get("grade")) for lv, r in _levels(model_version).items()} == first
+    assert _state(model_version) == first
     assert level_grades_sweep(waiting_for_s=0) == []  # nothing pending
 
     # The grader taken out of the folder and the folder registered again: the grades are forgotten and the
@@ -137,6 +153,7 @@ def test_grading_is_idempotent_and_a_changed_grader_grades_again(phantom_dir: Pa
         again = model_version_register(path=graded_model_dir, activate=False)
         assert again.pk == model_version.pk and again.grader == {}
         assert set(AILevelMeasurement.objects.filter(model_version=model_version).values_list("grader_version", flat=True)) == {""}
+        assert [r.task_grades for r in _levels(model_version).values()] == [{}] * 5  # the sign's grades are forgotten too
         assert "cut-offs" in (agreement_summary(reader_study=study).ai_grade_method or "")
         assert level_grades_sweep(waiting_for_s=0) == []  # a model without a grader has nothing to grade
     finally:
@@ -144,4 +161,4 @@ def test_grading_is_idempotent_and_a_changed_grader_grades_again(phantom_dir: Pa
     # ...and put back: graded again by the worker.
     model_version_register(path=graded_model_dir, activate=False)
     wait_for(lambda: _all_graded(model_version), timeout_s=120, what="grading again after the grader came back")
-    assert {lv: (r.grade_index, r.errors.get("grade")) for lv, r in _levels(model_version).items()} == first
+    assert _state(model_version) == first

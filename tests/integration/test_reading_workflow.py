@@ -139,6 +139,41 @@ def test_two_phase_reading_blinds_the_ai_until_the_unaided_read_is_submitted(med
     assert locked.status_code == 409
 
 
+def test_the_compare_view_shows_the_ai_value_of_every_ai_graded_condition(media_root: Path) -> None:
+    """DEFAULT_PROTOCOL has the AI grade stenosis (ai_grade) and the sedimentation sign (a grader task)."""
+    from spinereview.ai.models import AILevelMeasurement
+
+    setup = _study(two_phase=False)
+    case = setup["study"].cases.get()
+    reader = setup["users"]["reader1"]
+    assignment = assignment_create(case=case, reader=reader)
+    model = _ai_mask(case, Path(settings.MEDIA_ROOT)).model_version
+    model.grader = {
+        "name": "g", "version": "g@0123456789ab", "grades": ["normal", "mild", "moderate", "severe"], "heldout": {},
+        "tasks": {"sedimentation_sign": {"classes": ["absent", "present"], "heldout": {}}},
+    }  # fmt: skip
+    model.save(update_fields=["grader"])
+    for i, level in enumerate(LEVELS):
+        sign = {"index": i % 2, "name": ["absent", "present"][i % 2], "probabilities": {"absent": 0.5, "present": 0.5}}
+        AILevelMeasurement.objects.create(
+            dicom_study=case.dicom_study, model_version=model, level=level, dsca_mm2=90.0, axial_slice_index=1,
+            grade_index=i % 4, grade_name=model.grader["grades"][i % 4], grader_version="g@0123456789ab",
+            task_grades={"sedimentation_sign": sign} if level != "L5-S1" else {}, errors={} if level != "L5-S1" else {"grade": "no canal"},
+        )  # fmt: skip
+    read = grades(["0", "1", "1", "3", "0"]) + [{"level": lv, "condition": "sedimentation_sign", "value": "present"} for lv in LEVELS]
+    client = client_for(reader)
+    assert client.put(f"/api/v1/assignments/{assignment.pk}/read/", {"base_version": 0, "grades": read}, format="json").status_code == 200
+    compare = client.get(f"/api/v1/assignments/{assignment.pk}/compare/").json()
+    shown = {(row["level"], g["condition"]): (g["reader"], g["ai"], g["differs"]) for row in compare["levels"] for g in row["grades"]}
+    assert shown == {
+        ("L1-L2", "central_canal"): ("0", "0", False), ("L1-L2", "sedimentation_sign"): ("present", "absent", True),
+        ("L2-L3", "central_canal"): ("1", "1", False), ("L2-L3", "sedimentation_sign"): ("present", "present", False),
+        ("L3-L4", "central_canal"): ("1", "2", True), ("L3-L4", "sedimentation_sign"): ("present", "absent", True),
+        ("L4-L5", "central_canal"): ("3", "3", False), ("L4-L5", "sedimentation_sign"): ("present", "present", False),
+        ("L5-S1", "central_canal"): ("0", "0", False), ("L5-S1", "sedimentation_sign"): ("present", None, None),
+    }  # fmt: skip
+
+
 def test_measurements_are_recomputed_from_points_and_bad_ones_change_nothing() -> None:
     setup = _study(two_phase=False)
     case = setup["study"].cases.get()

@@ -127,3 +127,80 @@ def test_reads_export_has_every_number_measured_from_a_mask(reports_study: dict[
         ("L4-L5", "mask.muscle_fat_fraction_left_percent", 12.5, "%"),
     ]
     assert all(r[4] == "r1" and r[1] == "Case 002" for r in masks)
+
+
+# The model's grader grades stenosis and, as a second task, the sedimentation sign (DEFAULT_PROTOCOL's ai_grader_tasks).
+SIGN_GRADER: dict[str, Any] = {
+    "name": "g", "version": "g@0123456789ab", "grades": ["normal", "mild", "moderate", "severe"], "heldout": {"accuracy": 0.89, "n": 100},
+    "tasks": {"sedimentation_sign": {"classes": ["absent", "present"], "heldout": {"accuracy": 0.95, "n": 100}}},
+}  # fmt: skip
+AI_SIGN = {"Case 001": [0, 0, 1, 1, 0], "Case 002": [0, 1, 1, 1, 0], "Case 003": [0, 0, 0, 1, 1]}  # class index per level
+AI_STENOSIS = {"Case 001": [0, 1, 2, 3, 0], "Case 002": [1, 1, 2, 2, 0], "Case 003": [0, 0, 1, 3, 2]}
+
+
+def _ai_model_with_sign_grades(cases: dict[str, Any]) -> Any:
+    """The active model, with its grader's stenosis and sign grades of every level; L5-S1 of Case 003 was
+    graded for stenosis but got no sign grade (as an older grader would have left it)."""
+    from spinereview.ai.models import AILevelMeasurement, ModelVersion
+
+    model = ModelVersion.objects.create(
+        name="seg", version="seg@aaaaaaaaaaaa", path="/models/seg", label_map={"4": "dural_sac"}, config={}, is_active=True, grader=SIGN_GRADER
+    )
+    for label, case in cases.items():
+        for i, level in enumerate(LEVELS):
+            stenosis, sign = AI_STENOSIS[label][i], AI_SIGN[label][i]
+            probabilities = [0.1, 0.1]
+            probabilities[sign] = 0.9
+            AILevelMeasurement.objects.create(
+                dicom_study=case.dicom_study, model_version=model, level=level, dsca_mm2=100.0 - 10 * i, axial_slice_index=i,
+                grade_index=stenosis, grade_name=SIGN_GRADER["grades"][stenosis], grader_version=SIGN_GRADER["version"],
+                grade_probabilities={name: (0.7 if j == stenosis else 0.1) for j, name in enumerate(SIGN_GRADER["grades"])},
+                task_grades={} if (label, level) == ("Case 003", "L5-S1") else {
+                    "sedimentation_sign": {"index": sign, "name": ["absent", "present"][sign], "probabilities": dict(zip(["absent", "present"], probabilities, strict=True))}
+                },
+            )  # fmt: skip
+    return model
+
+
+def test_two_ai_graded_conditions_give_a_row_each_and_the_dsca_once_per_level(reports_study: dict[str, Any]) -> None:
+    from spinereview.reports.analysis import AI_RATER
+    from spinereview.reports.exports import AI_COLUMNS, ai_rows
+    from spinereview.reports.selectors import agreement_summary, study_inputs
+    from spinereview.reports.services import agreement_report_compute
+
+    study, cases = reports_study["study"], reports_study["cases"]
+    _ai_model_with_sign_grades(cases)
+    exported: list[dict[str, Any]] = [dict(zip(AI_COLUMNS, row, strict=True)) for row in ai_rows(reader_study=study)]
+    assert [(r["case"], r["level"], r["condition"]) for r in exported] == [
+        (label, level, condition) for label in ("Case 001", "Case 002", "Case 003") for level in LEVELS for condition in ("central_canal", "sedimentation_sign")
+    ]
+    for r in exported:
+        i = LEVELS.index(r["level"])
+        if r["condition"] == "central_canal":
+            assert (r["dsca_mm2"], r["grade"], r["grade_rank"], r["grade_confidence"]) == (100.0 - 10 * i, str(AI_STENOSIS[r["case"]][i]), AI_STENOSIS[r["case"]][i], 0.7)
+            continue
+        assert r["dsca_mm2"] is None  # the level's area is on its first row only
+        assert (r["grade_source"], r["grader_version"]) == ("grader", "g@0123456789ab")
+        if (r["case"], r["level"]) == ("Case 003", "L5-S1"):
+            assert (r["grade"], r["grade_confidence"], r["no_grade_reason"]) == (None, None, "the grader gave no sedimentation_sign grade for this level")
+        else:
+            sign = AI_SIGN[r["case"]][i]
+            assert (r["grade"], r["grade_rank"], r["grade_confidence"], r["no_grade_reason"]) == (["absent", "present"][sign], sign, 0.9, None)
+
+    inputs = study_inputs(reader_study=study, n_resamples=10, with_mask_overlaps=False)
+    ai_dsca = sorted((v.case, v.level, v.quantity) for v in inputs.values if v.reader == AI_RATER and v.quantity == "dsca.area_mm2")
+    assert len(ai_dsca) == len(set(ai_dsca)) == 15  # once per case and level, not once per AI-graded condition
+    sign_grades = {(g.case, g.level): g.value for g in inputs.ai_grades if g.condition == "sedimentation_sign"}
+    assert len(sign_grades) == 14 and sign_grades[(str(cases["Case 002"].pk), "L2-L3")] == "present"
+    assert len([g for g in inputs.ai_grades if g.condition == "central_canal"]) == 15
+    assert inputs.notes[0] == (
+        "The AI's grades: stenosis grader g@0123456789ab (normal, mild, moderate, severe) on the axial slice at each disc; held-out accuracy 0.89 on 100 levels; "
+        "sedimentation_sign: grader g@0123456789ab task sedimentation_sign (absent, present); held-out accuracy 0.95 on 100 levels"
+    )
+    assert "No AI sedimentation_sign grade for case Case 003 (L5-S1): the grader gave no sedimentation_sign grade for this level" in inputs.notes
+
+    report = agreement_report_compute(reader_study=study, n_resamples=100).report
+    assert report["meta"]["ai_graded_conditions"] == ["central_canal", "sedimentation_sign"]
+    # The agreement summary stays on ai_grade's condition.
+    summary = agreement_summary(reader_study=study)
+    assert summary.condition == "central_canal" and summary.ai_grade_method is not None and "sedimentation" not in summary.ai_grade_method

@@ -211,7 +211,7 @@ def test_nerve_roots_sink_dorsally_without_the_sign_and_spread_with_it() -> None
 
 
 def test_random_sedimentation_sign_follows_stenosis() -> None:
-    present = {"severe": [], "moderate": [], "normal": []}
+    present: dict[str, list[bool]] = {"severe": [], "moderate": [], "normal": []}
     for seed in range(120):
         spec = phantom_spec_random(seed)
         assert Anatomy(spec).measurements()["L4-L5"]["sedimentation_sign"] is spec.sedimentation_sign_by_level["L4-L5"]

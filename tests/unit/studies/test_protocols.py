@@ -133,6 +133,31 @@ def _broken(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         ),
         (_broken(lambda p: p.update(ai_grade={"condition": "central_canal", "source": "grader", "grader_map": ["A"]})), "ai_grade.grader_map: must be an object"),
         (_broken(lambda p: p.update(ai_grade={"condition": "central_canal", "source": "grader", "by": "me"})), "ai_grade: unknown field(s) by"),
+        (_broken(lambda p: p.update(ai_grader_tasks={"condition": "sedimentation_sign"})), "ai_grader_tasks: must be a list"),
+        (_broken(lambda p: p.update(ai_grader_tasks=["sedimentation_sign"])), "ai_grader_tasks[0]: must be an object"),
+        (_broken(lambda p: p.update(ai_grader_tasks=[{"condition": "rootlets", "task": "sedimentation_sign"}])), "ai_grader_tasks[0].condition: must name one of the conditions"),
+        (
+            _broken(lambda p: p.update(ai_grader_tasks=[{"condition": "central_canal", "task": "stenosis"}])),
+            "ai_grader_tasks[0].condition: central_canal is graded through ai_grade already",
+        ),
+        (
+            _broken(lambda p: p["ai_grader_tasks"].append({"condition": "sedimentation_sign", "task": "sign_v2"})),
+            "ai_grader_tasks[1].condition: sedimentation_sign is listed twice",
+        ),
+        (_broken(lambda p: p.update(ai_grader_tasks=[{"condition": "sedimentation_sign"}])), "ai_grader_tasks[0].task: must be a non-empty name"),
+        (_broken(lambda p: p.update(ai_grader_tasks=[{"condition": "sedimentation_sign", "task": "a b"}])), "ai_grader_tasks[0].task: must be a non-empty name"),
+        (
+            _broken(lambda p: p.update(ai_grader_tasks=[{"condition": "sedimentation_sign", "task": "sedimentation_sign", "grader_map": {"present": "yes"}}])),
+            "ai_grader_tasks[0].grader_map.present: 'yes' is not a category of sedimentation_sign (absent, present)",
+        ),
+        (
+            _broken(lambda p: p.update(ai_grader_tasks=[{"condition": "sedimentation_sign", "task": "sedimentation_sign", "grader_map": ["absent"]}])),
+            "ai_grader_tasks[0].grader_map: must be an object",
+        ),
+        (
+            _broken(lambda p: p.update(ai_grader_tasks=[{"condition": "sedimentation_sign", "task": "sedimentation_sign", "source": "dsca"}])),
+            "ai_grader_tasks[0]: unknown field(s) source",
+        ),
         (_broken(lambda p: p.update(mappings=[{"from": "lee", "to": "three_class", "map": {"0": "normal_mild"}}])), "'map' must give a target for every category of lee"),
         (_broken(lambda p: p.update(adjudication={"grade_distance": 0})), "adjudication.grade_distance: must be a whole number"),
         (_broken(lambda p: p.update(two_phase="yes")), "two_phase: must be true or false"),
@@ -174,3 +199,27 @@ def test_ai_grade_sources_normalise_and_stay_idempotent() -> None:
     legacy = copy.deepcopy(DEFAULT_PROTOCOL)
     legacy["ai_grade"] = {"condition": "central_canal", "dsca_cutoffs_mm2": [100, 75, 50]}  # stored before sources existed
     assert protocol_validate(legacy)["ai_grade"] == {"condition": "central_canal", "source": "auto", "dsca_cutoffs_mm2": [100.0, 75.0, 50.0]}
+
+
+def test_ai_grader_tasks_normalise_default_to_none_and_stay_idempotent() -> None:
+    protocol = protocol_validate(DEFAULT_PROTOCOL)
+    assert protocol["ai_grader_tasks"] == [{"condition": "sedimentation_sign", "task": "sedimentation_sign"}]
+    assert condition_categories(protocol, "sedimentation_sign") == ["absent", "present"]  # the grader's class order
+    assert required_items(protocol) == [(level, "central_canal") for level in protocol["levels"]]  # the sign is optional
+    mapped = copy.deepcopy(DEFAULT_PROTOCOL)
+    mapped["conditions"].append({"key": "rootlets", "scale": {"categories": ["no", "yes"]}, "required": False})
+    mapped["ai_grader_tasks"].append({"condition": "rootlets", "task": "sedimentation_sign", "grader_map": {"absent": "no", "present": "yes"}})
+    normalised = protocol_validate(mapped)
+    assert normalised["ai_grader_tasks"] == [
+        {"condition": "sedimentation_sign", "task": "sedimentation_sign"},
+        {"condition": "rootlets", "task": "sedimentation_sign", "grader_map": {"absent": "no", "present": "yes"}},
+    ]
+    assert protocol_validate(normalised) == normalised
+    assert protocol_load(protocol_dump(normalised)) == normalised
+    # Protocols written before grader tasks, and those without an ai_grade at all, grade no further conditions.
+    older = copy.deepcopy(DEFAULT_PROTOCOL)
+    del older["ai_grader_tasks"]
+    assert protocol_validate(older)["ai_grader_tasks"] == []
+    no_ai_grade = copy.deepcopy(DEFAULT_PROTOCOL)
+    del no_ai_grade["ai_grade"]
+    assert protocol_validate(no_ai_grade)["ai_grader_tasks"] == [{"condition": "sedimentation_sign", "task": "sedimentation_sign"}]

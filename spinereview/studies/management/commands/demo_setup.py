@@ -24,6 +24,8 @@ ACCOUNTS = {"lead": StudyMembership.Role.LEAD, "reader1": StudyMembership.Role.R
 # Simulated readers: probability of grading one step higher / lower than the phantom's true grade.
 # reader1 is close to the truth; reader2 tends to over-call stenosis, as readers often do.
 READER_ERRORS = {"reader1": (0.10, 0.10), "reader2": (0.30, 0.05)}
+# Probability that a simulated reader calls the sedimentation sign the other way round from the phantom's truth.
+SIGN_ERRORS = {"reader1": 0.10, "reader2": 0.20}
 
 
 def simulated_grade(true_index: int, *, rng: np.random.Generator, up: float, down: float, n_categories: int) -> int:
@@ -56,13 +58,15 @@ class Command(BaseCommand):
             for username, role in ACCOUNTS.items():
                 membership_add(reader_study=study, user=users[username], role=role)
         rng = np.random.default_rng(options["seed"])
+        # a stream of its own, so that the stenosis grades stay those of the same seed before the sign existed
+        sign_rng = np.random.default_rng([options["seed"], 1])
         for index, case_dir in enumerate(case_dirs):
             truth = json.loads((case_dir / "truth" / "measurements.json").read_text())
             case = self._import_case(study, case_dir, truth)
             for reader in ("reader1", "reader2"):
                 assignment = assignment_create(case=case, reader=users[reader], order=index)
                 if index > 0:  # the first case is left for the person trying the demo
-                    self._simulate_read(assignment, users[reader], truth, rng, *READER_ERRORS[reader])
+                    self._simulate_read(assignment, users[reader], truth, rng, *READER_ERRORS[reader], sign_rng=sign_rng, sign_flip=SIGN_ERRORS[reader])
         self.stdout.write(f"Demo study '{study.name}' with {len(case_dirs)} cases; {len(case_dirs) - 1} already read by reader1 and reader2.")
 
     def _accounts(self, password: str) -> dict[str, User]:
@@ -93,15 +97,21 @@ class Command(BaseCommand):
             )
         return Case.objects.get(reader_study=study, dicom_study__study_instance_uid=study_uid)
 
-    def _simulate_read(self, assignment: Any, reader: User, truth: dict[str, Any], rng: np.random.Generator, up: float, down: float) -> None:
+    def _simulate_read(
+        self, assignment: Any, reader: User, truth: dict[str, Any], rng: np.random.Generator, up: float, down: float, *, sign_rng: np.random.Generator, sign_flip: float
+    ) -> None:
         protocol = assignment.case.reader_study.protocol
         categories = condition_categories(protocol, "central_canal")
+        sign_categories = condition_categories(protocol, "sedimentation_sign")  # absent, present
         cutoffs = tuple(protocol["ai_grade"]["dsca_cutoffs_mm2"])
         grades = []
         for level in protocol["levels"]:
             true_index = stenosis_grade_from_dsca(truth["levels"][level]["dsca_mm2"], cutoffs_mm2=cutoffs)
             index = simulated_grade(true_index, rng=rng, up=up, down=down, n_categories=len(categories))
             grades.append({"level": level, "condition": "central_canal", "value": categories[index]})
+            if "sedimentation_sign" in truth["levels"][level]:  # phantoms written before the sign have none
+                present = bool(truth["levels"][level]["sedimentation_sign"]) != (sign_rng.random() < sign_flip)
+                grades.append({"level": level, "condition": "sedimentation_sign", "value": sign_categories[int(present)]})
         provenance = "simulated demo reader"
         version = read_save(assignment=assignment, user=reader, base_version=0, grades=grades, provenance=provenance)
         read_submit(assignment=assignment, user=reader, base_version=version.version, provenance=provenance)
