@@ -58,7 +58,7 @@ ARCH_THICKNESS_MM = 5.0
 DURA_MM = 0.6
 CORTEX_MM = 1.3
 ROOT_RADIUS_MM = 0.8
-ROOT_SPREAD = 0.78
+ROOT_SPREAD = 0.68
 """Root centres stay within this fraction of the sac's semi-axes (inside the dura)."""
 
 
@@ -106,7 +106,7 @@ def nerve_root_knots(spec: PhantomSpec) -> FloatArray:
             rho = ROOT_SPREAD * np.sqrt(rng.uniform(0.02, 1.0, n))
         else:
             phi = np.pi / 2 + rng.uniform(-1.0, 1.0, n)
-            rho = rng.uniform(0.5, ROOT_SPREAD, n)
+            rho = rng.uniform(0.45, ROOT_SPREAD, n)
         out[i, :, 0], out[i, :, 1] = rho * np.cos(phi), rho * np.sin(phi)
     return out
 
