@@ -10,9 +10,10 @@ import itertools
 import json
 import math
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,28 @@ class StructureDice:
 
 
 @dataclass(frozen=True)
+class ConditionAgreement:
+    """Kappa per rater pair on one more AI-graded condition (the protocol's ai_grader_tasks)."""
+
+    condition: str
+    condition_label: str
+    categories: tuple[str, ...]
+    pairs: tuple[PairAgreement, ...]
+    ai_grades_flagged: tuple[str, ...]
+
+
+def _clean(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 4)
+
+
+def _pairs_dicts(pairs: Sequence[PairAgreement]) -> list[dict[str, Any]]:
+    return [
+        {"rater_a": p.rater_a, "rater_b": p.rater_b, "n": p.n, "kappa_quadratic": _clean(p.kappa_quadratic), "percent_agreement": _clean(p.percent_agreement)}
+        for p in pairs
+    ]
+
+
+@dataclass(frozen=True)
 class AgreementSummary:
     reader_study: str
     condition: str
@@ -93,11 +116,11 @@ class AgreementSummary:
     ai_grades_flagged: tuple[str, ...]
     mask_deltas: tuple[QuantityDelta, ...] = ()
     ai_grade_method: str | None = None
+    other_conditions: tuple[ConditionAgreement, ...] = ()
+    """The protocol's further AI-graded conditions (e.g. the sedimentation sign), each with its own pairs."""
 
     def as_dict(self) -> dict[str, Any]:
-        def clean(value: float) -> float | None:
-            return None if math.isnan(value) else round(value, 4)
-
+        clean = _clean
         return {
             "reader_study": self.reader_study,
             "condition": self.condition,
@@ -107,9 +130,16 @@ class AgreementSummary:
             "n_cases": self.n_cases,
             "readers": list(self.readers),
             "submitted_reads": self.submitted_reads,
-            "pairs": [
-                {"rater_a": p.rater_a, "rater_b": p.rater_b, "n": p.n, "kappa_quadratic": clean(p.kappa_quadratic), "percent_agreement": clean(p.percent_agreement)}
-                for p in self.pairs
+            "pairs": _pairs_dicts(self.pairs),
+            "other_conditions": [
+                {
+                    "condition": c.condition,
+                    "condition_label": c.condition_label,
+                    "categories": list(c.categories),
+                    "pairs": _pairs_dicts(c.pairs),
+                    "ai_grades_flagged": list(c.ai_grades_flagged),
+                }
+                for c in self.other_conditions
             ],
             "dice_ai_vs_reference": [
                 {"structure": d.structure, "n_series": d.n_series, "mean_dice": clean(d.mean_dice), "min_dice": clean(d.min_dice)} for d in self.dice
@@ -163,14 +193,13 @@ def _submitted_grades(reader_study: ReaderStudy, condition: str) -> dict[str, di
     return ratings
 
 
-def _ai_grades(cases: list[Case], model_version: ModelVersion, protocol: dict[str, Any], categories: list[str]) -> tuple[dict[tuple[str, str], str], list[str]]:
-    ai_grade = protocol.get("ai_grade") or {}
+def _ai_grades(cases: list[Case], model_version: ModelVersion, grade_of: Callable[[AILevelMeasurement], tuple[str | None, str]]) -> tuple[dict[tuple[str, str], str], list[str]]:
     by_study = {case.dicom_study_id: case for case in cases}
     grades: dict[tuple[str, str], str] = {}
     missing: dict[tuple[str, str], list[str]] = {}
     for row in AILevelMeasurement.objects.filter(dicom_study_id__in=by_study, model_version=model_version).order_by("level"):
         case = by_study[row.dicom_study_id]
-        value, why = ai_level_grade(row, ai_grade=ai_grade, categories=categories, model_version=model_version)
+        value, why = grade_of(row)
         if value is None:
             missing.setdefault((case.label, why), []).append(row.level)
         else:
@@ -213,20 +242,29 @@ def agreement_summary(*, reader_study: ReaderStudy) -> AgreementSummary:
     method = None
     if model_version is not None:
         method = ai_grade_method(ai_grade=protocol.get("ai_grade") or {}, model_version=model_version)
-        ratings[AI_RATER], flagged = _ai_grades(cases, model_version, protocol, categories)
+        ai_grade = protocol.get("ai_grade") or {}
+        ratings[AI_RATER], flagged = _ai_grades(cases, model_version, partial(ai_level_grade, ai_grade=ai_grade, categories=categories, model_version=model_version))
         dice = _dice(cases, model_version)
         mask_deltas = _mask_deltas(reader_study, model_version)
-    pairs = []
-    raters = readers + ([AI_RATER] if model_version is not None else [])
-    for a, b in itertools.combinations(raters, 2):
-        common = sorted(set(ratings.get(a, {})) & set(ratings.get(b, {})))
-        if not common:
-            pairs.append(PairAgreement(a, b, 0, float("nan"), float("nan")))
+    pairs = _rater_pairs(ratings, readers + ([AI_RATER] if model_version is not None else []), categories)
+    others = []
+    for other in ai_graded_conditions(protocol):
+        if other == condition:
             continue
-        ra = [ratings[a][key] for key in common]
-        rb = [ratings[b][key] for key in common]
-        kappa = cohen_kappa_score(ra, rb, categories=categories, weights="quadratic").kappa
-        pairs.append(PairAgreement(a, b, len(common), kappa, percent_agreement_score(ra, rb, categories=categories)))
+        other_ratings = _submitted_grades(reader_study, other)
+        other_flagged: list[str] = []
+        if model_version is not None:
+            other_ratings[AI_RATER], other_flagged = _ai_grades(cases, model_version, partial(ai_condition_grade, protocol=protocol, condition=other, model_version=model_version))
+        other_categories = condition_categories(protocol, other)
+        others.append(
+            ConditionAgreement(
+                condition=other,
+                condition_label=next((c.get("label", other) for c in protocol["conditions"] if c["key"] == other), other),
+                categories=tuple(other_categories),
+                pairs=tuple(_rater_pairs(other_ratings, sorted(set(other_ratings) - {AI_RATER}) + ([AI_RATER] if model_version is not None else []), other_categories)),
+                ai_grades_flagged=tuple(other_flagged),
+            )
+        )
     return AgreementSummary(
         reader_study=reader_study.name,
         condition=condition,
@@ -241,7 +279,23 @@ def agreement_summary(*, reader_study: ReaderStudy) -> AgreementSummary:
         ai_grades_flagged=tuple(flagged),
         mask_deltas=tuple(mask_deltas),
         ai_grade_method=method,
+        other_conditions=tuple(others),
     )
+
+
+def _rater_pairs(ratings: dict[str, dict[tuple[str, str], str]], raters: list[str], categories: list[str]) -> list[PairAgreement]:
+    """Quadratic-weighted kappa and exact agreement of every pair of raters over the items both graded."""
+    pairs = []
+    for a, b in itertools.combinations(raters, 2):
+        common = sorted(set(ratings.get(a, {})) & set(ratings.get(b, {})))
+        if not common:
+            pairs.append(PairAgreement(a, b, 0, float("nan"), float("nan")))
+            continue
+        ra = [ratings[a][key] for key in common]
+        rb = [ratings[b][key] for key in common]
+        kappa = cohen_kappa_score(ra, rb, categories=categories, weights="quadratic").kappa
+        pairs.append(PairAgreement(a, b, len(common), kappa, percent_agreement_score(ra, rb, categories=categories)))
+    return pairs
 
 
 # --------------------------------------------------------------------------- the full report's inputs

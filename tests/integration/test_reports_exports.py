@@ -201,6 +201,41 @@ def test_two_ai_graded_conditions_give_a_row_each_and_the_dsca_once_per_level(re
 
     report = agreement_report_compute(reader_study=study, n_resamples=100).report
     assert report["meta"]["ai_graded_conditions"] == ["central_canal", "sedimentation_sign"]
-    # The agreement summary stays on ai_grade's condition.
+    # The agreement summary's main table stays on ai_grade's condition...
     summary = agreement_summary(reader_study=study)
     assert summary.condition == "central_canal" and summary.ai_grade_method is not None and "sedimentation" not in summary.ai_grade_method
+    # ...and each further AI-graded condition gets its own pairs: no reader graded the sign yet, so none.
+    (sign_summary,) = summary.other_conditions
+    assert (sign_summary.condition, sign_summary.categories, sign_summary.pairs) == ("sedimentation_sign", ("absent", "present"), ())
+    assert sign_summary.ai_grades_flagged == ("Case 003 (L5-S1): the grader gave no sedimentation_sign grade for this level",)
+
+
+def test_the_agreement_page_has_the_sign_kappa_of_a_reader_against_the_ai(reports_study: dict[str, Any], client: Client) -> None:
+    from spinereview.reports.selectors import agreement_summary
+    from spinereview.studies.services import assignment_create, read_save, read_submit
+
+    study, cases, users = reports_study["study"], reports_study["cases"], reports_study["users"]
+    _ai_model_with_sign_grades(cases)
+    # r3 calls the sign as the AI did on every level but one (Case 001 L1-L2: present where the AI said absent)
+    for label, case in cases.items():
+        signs = list(AI_SIGN[label])
+        if label == "Case 001":
+            signs[0] = 1
+        grades = test_reports.grades_payload(GRADES["r1"][label]) + [
+            {"level": level, "condition": "sedimentation_sign", "value": ["absent", "present"][v]} for level, v in zip(LEVELS, signs, strict=True)
+        ]
+        assignment = assignment_create(case=case, reader=users["r3"])
+        version = read_save(assignment=assignment, user=users["r3"], base_version=0, grades=grades)
+        read_submit(assignment=assignment, user=users["r3"], base_version=version.version)
+    (sign_summary,) = agreement_summary(reader_study=study).other_conditions
+    (pair,) = sign_summary.pairs
+    # 14 common items (the AI has no sign for Case 003 L5-S1), 13 equal; the AI says present on 6, r3 on 7:
+    # p_o = 13/14, p_e = (7 x 6 + 7 x 8) / 14² = 0.5, kappa = (13/14 - 0.5) / 0.5
+    assert (pair.rater_a, pair.rater_b, pair.n) == ("r3", "AI", 14)
+    assert pair.kappa_quadratic == pytest.approx((13 / 14 - 0.5) / 0.5)
+    assert pair.percent_agreement == pytest.approx(100 * 13 / 14)
+    client.force_login(users["lead"])
+    page = client.get(f"/studies/{study.slug}/agreement/").content.decode()
+    assert 'id="agreement-sedimentation_sign"' in page and 'id="kappa-sedimentation_sign-r3-AI"' in page and "0.857" in page
+    body = client.get(f"/api/v1/reader-studies/{study.slug}/agreement/").json()
+    assert body["other_conditions"][0]["pairs"][0]["kappa_quadratic"] == pytest.approx(0.8571, abs=1e-4)
