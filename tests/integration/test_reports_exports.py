@@ -237,5 +237,6 @@ def test_the_agreement_page_has_the_sign_kappa_of_a_reader_against_the_ai(report
     client.force_login(users["lead"])
     page = client.get(f"/studies/{study.slug}/agreement/").content.decode()
     assert 'id="agreement-sedimentation_sign"' in page and 'id="kappa-sedimentation_sign-r3-AI"' in page and "0.857" in page
+    assert 'id="kappa-r1-r2"' in page and 'id="kappa-r1-AI"' in page  # the stenosis table, as before
     body = client.get(f"/api/v1/reader-studies/{study.slug}/agreement/").json()
     assert body["other_conditions"][0]["pairs"][0]["kappa_quadratic"] == pytest.approx(0.8571, abs=1e-4)
