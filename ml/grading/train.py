@@ -73,7 +73,8 @@ def grading_spec(seed: int) -> tuple[PhantomSpec, dict[str, int]]:
         grades[level] = grade_from_dsca(value)
         ratio, aspect = rng.uniform(0.55, 0.75), rng.uniform(1.3, 1.7)
         ap_mm = max(2.0 * math.sqrt(value / ratio / (math.pi * aspect)), 5.5)  # spec: AP >= 5
-        dsca[level], ap[level], width[level] = value, round(ap_mm, 2), round(ap_mm * aspect, 2)
+        # spec limits: AP >= 5 and width >= 8 mm (a severe level's narrow canal is widened, never the sac shrunk)
+        dsca[level], ap[level], width[level] = value, round(ap_mm, 2), round(max(ap_mm * aspect, 8.0), 2)
     spec = dataclasses.replace(
         base, sedimentation_sign_by_level=signs, dsca_mm2_by_level=dsca, canal_ap_mm_by_level=ap, canal_width_mm_by_level=width,
         axial_pixel_mm=round(float(rng.uniform(0.6, 1.0)), 4),

@@ -90,6 +90,18 @@ def test_grader_checkpoint(tiny_grader: tuple[Path, dict]) -> None:  # type: ign
     assert metrics["model_version"].startswith("tiny-grader@")
 
 
+def test_grading_spec_is_valid_for_every_training_and_heldout_seed_range() -> None:
+    """Seeds 5000247, 5000430 and 5000494 (68 of the first 5000 seeds of the two ranges together) once drew a canal narrower than the spec's 8 mm
+    minimum, so `train-grader --cases 300` or `--seed 1` stopped with a ValueError."""
+    from ml.grading.train import GRADER_SEED_BASE, HELDOUT_GRADER_SEED_BASE
+
+    for seed in (5_000_247, 5_000_430, 5_000_494, *range(GRADER_SEED_BASE + 1000, GRADER_SEED_BASE + 1300),
+                 *range(HELDOUT_GRADER_SEED_BASE, HELDOUT_GRADER_SEED_BASE + 300)):
+        spec, grades = grading_spec(seed)
+        assert min(spec.canal_width_mm_by_level.values()) >= 8.0
+        assert all(grades[lv] == grade_from_dsca(spec.dsca_mm2_by_level[lv]) for lv in LEVELS)
+
+
 def test_grading_spec_draws_the_sign_independently_of_the_grade() -> None:
     pairs = [(grades[lv], spec.sedimentation_sign_by_level[lv]) for seed in range(60)
              for spec, grades in [grading_spec(seed)] for lv in LEVELS]
