@@ -220,15 +220,33 @@ def ai_grade_source(*, ai_grade: Mapping[str, Any], model_version: ModelVersion)
     return source
 
 
+def _heldout_scores(heldout: Mapping[str, Any] | None) -> str:
+    """"; held-out accuracy 0.89 on 100 levels" for a grader (task) with held-out scores, else ""."""
+    heldout = heldout or {}
+    return f"; held-out accuracy {heldout['accuracy']:.2f} on {heldout.get('n', '?')} levels" if "accuracy" in heldout else ""
+
+
+def _grader_class_as_category(
+    name: str, index: int, n_classes: int, categories: Sequence[str], grader_map: Mapping[str, Any], *, unmapped: str, mismatch: str
+) -> tuple[str | None, str]:
+    """A grader's class (its name, and its index among n_classes) as one of a condition's categories: through the
+    protocol's grader_map when it gives one, else class i is category i when both count as many; (None, unmapped
+    or mismatch) where neither holds."""
+    if grader_map:
+        value = grader_map.get(name)
+        return (None, unmapped) if value is None else (str(value), "")
+    if n_classes != len(categories):
+        return None, mismatch
+    return categories[index], ""
+
+
 def ai_grade_method(*, ai_grade: Mapping[str, Any], model_version: ModelVersion) -> str:
     """One line for reports: what the AI rater's grades are."""
     if ai_grade_source(ai_grade=ai_grade, model_version=model_version) == "grader":
         if not model_version.grader:
             return f"stenosis grader: {model_version.version} has none, so the AI gives no grades"
         grader = model_version.grader
-        heldout = grader.get("heldout") or {}
-        scores = f"; held-out accuracy {heldout['accuracy']:.2f} on {heldout.get('n', '?')} levels" if "accuracy" in heldout else ""
-        return f"stenosis grader {grader['version']} ({', '.join(grader['grades'])}) on the axial slice at each disc{scores}"
+        return f"stenosis grader {grader['version']} ({', '.join(grader['grades'])}) on the axial slice at each disc{_heldout_scores(grader.get('heldout'))}"
     cutoffs = ai_grade.get("dsca_cutoffs_mm2") or []
     return f"dural sac area (DSCA) of {model_version.version}'s mask through the protocol's cut-offs {', '.join(f'{c:g}' for c in cutoffs)} mm²"
 
@@ -248,16 +266,12 @@ def ai_level_grade(row: AILevelMeasurement, *, ai_grade: Mapping[str, Any], cate
             return None, "not graded yet"
         if row.grade_index is None:
             return None, str(row.errors.get("grade") or "not graded")
-        grader_map = ai_grade.get("grader_map") or {}
-        if grader_map:
-            value = grader_map.get(row.grade_name)
-            if value is None:
-                return None, f"ai_grade.grader_map has no category for the grader's '{row.grade_name}'"
-            return str(value), ""
         grades = model_version.grader.get("grades") or []
-        if len(grades) != len(categories):
-            return None, f"the grader's {len(grades)} grades do not map onto the {len(categories)} categories: set ai_grade.grader_map in the protocol"
-        return categories[row.grade_index], ""
+        return _grader_class_as_category(
+            row.grade_name, row.grade_index, len(grades), categories, ai_grade.get("grader_map") or {},
+            unmapped=f"ai_grade.grader_map has no category for the grader's '{row.grade_name}'",
+            mismatch=f"the grader's {len(grades)} grades do not map onto the {len(categories)} categories: set ai_grade.grader_map in the protocol",
+        )
     cutoffs = ai_grade.get("dsca_cutoffs_mm2")
     if not cutoffs:
         return None, "the protocol has no DSCA cut-offs"
@@ -315,16 +329,12 @@ def ai_condition_grade(row: AILevelMeasurement, *, protocol: Mapping[str, Any], 
     graded = (row.task_grades or {}).get(task)
     if graded is None:
         return None, str(row.errors.get("grade") or f"the grader gave no {task} grade for this level")
-    grader_map = entry.get("grader_map") or {}
-    if grader_map:
-        value = grader_map.get(graded["name"])
-        if value is None:
-            return None, f"the grader_map of {condition} in ai_grader_tasks has no category for the grader's '{graded['name']}'"
-        return str(value), ""
     classes = described.get("classes") or []
-    if len(classes) != len(categories):
-        return None, f"the grader's {len(classes)} {task} classes do not map onto the {len(categories)} categories of {condition}: set its grader_map in ai_grader_tasks"
-    return categories[int(graded["index"])], ""
+    return _grader_class_as_category(
+        str(graded["name"]), int(graded["index"]), len(classes), categories, entry.get("grader_map") or {},
+        unmapped=f"the grader_map of {condition} in ai_grader_tasks has no category for the grader's '{graded['name']}'",
+        mismatch=f"the grader's {len(classes)} {task} classes do not map onto the {len(categories)} categories of {condition}: set its grader_map in ai_grader_tasks",
+    )
 
 
 def ai_condition_confidence(row: AILevelMeasurement, *, protocol: Mapping[str, Any], condition: str) -> float | None:
@@ -348,9 +358,7 @@ def ai_grader_task_method(*, entry: Mapping[str, Any], model_version: ModelVersi
     described = (grader.get("tasks") or {}).get(task)
     if described is None:
         return f"{condition}: the grader {grader['version']} does not grade {task}, so the AI gives no grades"
-    heldout = described.get("heldout") or {}
-    scores = f"; held-out accuracy {heldout['accuracy']:.2f} on {heldout.get('n', '?')} levels" if "accuracy" in heldout else ""
-    return f"{condition}: grader {grader['version']} task {task} ({', '.join(described.get('classes') or [])}){scores}"
+    return f"{condition}: grader {grader['version']} task {task} ({', '.join(described.get('classes') or [])}){_heldout_scores(described.get('heldout'))}"
 
 
 def ai_grades_method(*, protocol: Mapping[str, Any], model_version: ModelVersion) -> str:

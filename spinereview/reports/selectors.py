@@ -120,7 +120,6 @@ class AgreementSummary:
     """The protocol's further AI-graded conditions (e.g. the sedimentation sign), each with its own pairs."""
 
     def as_dict(self) -> dict[str, Any]:
-        clean = _clean
         return {
             "reader_study": self.reader_study,
             "condition": self.condition,
@@ -142,7 +141,7 @@ class AgreementSummary:
                 for c in self.other_conditions
             ],
             "dice_ai_vs_reference": [
-                {"structure": d.structure, "n_series": d.n_series, "mean_dice": clean(d.mean_dice), "min_dice": clean(d.min_dice)} for d in self.dice
+                {"structure": d.structure, "n_series": d.n_series, "mean_dice": _clean(d.mean_dice), "min_dice": _clean(d.min_dice)} for d in self.dice
             ],
             "ai_grades_flagged": list(self.ai_grades_flagged),
             "ai_grade_method": self.ai_grade_method,
