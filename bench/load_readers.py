@@ -324,6 +324,7 @@ def main() -> int:
             ).raise_for_status()
         logs = [ReaderLog() for _ in targets]
         cpu_before = _server_cpu(server.pid, env["DATABASE_URL"])
+        client_cpu_before = time.process_time()
         stop_at = time.monotonic() + args.duration
         started = time.perf_counter()
         threads = [
@@ -336,6 +337,7 @@ def main() -> int:
             thread.join(timeout=args.duration + 120)
         wall = time.perf_counter() - started
         cpu = _cpu_used(cpu_before, _server_cpu(server.pid, env["DATABASE_URL"]))
+        client_cpu = time.process_time() - client_cpu_before
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -370,7 +372,8 @@ def main() -> int:
         print(
             f"server CPU per request: {web_ms:.1f} ms gunicorn + {db_ms:.1f} ms PostgreSQL; "
             f"{web_ms + db_ms:.1f} ms = about {1000 / (web_ms + db_ms):.0f} saves/s per dedicated core "
-            f"(this run used {(cpu['web'] + cpu['database']) / wall:.2f} cores of {os.cpu_count()})"
+            f"(this run used {(cpu['web'] + cpu['database']) / wall:.2f} cores of {os.cpu_count()}; "
+            f"the {args.readers} client threads, on the same machine, {client_cpu / wall:.2f})"
         )
     errors = [e for log in logs for e in log.errors]
     distinct: dict[str, int] = {}

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from spinereview.accounts.models import User
@@ -27,9 +28,15 @@ def model_version_default() -> ModelVersion | None:
 
 
 def model_version_for_reader_study(*, reader_study: ReaderStudy) -> ModelVersion | None:
-    """The model whose output a reader study shows and reports: its own choice, else the global default."""
-    chosen = StudyModel.objects.filter(reader_study=reader_study).select_related("model_version").first()
-    return chosen.model_version if chosen is not None else model_version_default()
+    """The model whose output a reader study shows and reports: its own choice, else the global default.
+    One query (every mask save asks): the study's choice sorts before the active model."""
+    found = ModelVersion.objects.raw(
+        f"SELECT mv.* FROM {ModelVersion._meta.db_table} mv LEFT JOIN {StudyModel._meta.db_table} sm"
+        " ON sm.model_version_id = mv.id AND sm.reader_study_id = %s"
+        " WHERE sm.id IS NOT NULL OR mv.is_active ORDER BY sm.id IS NULL, mv.id LIMIT 1",
+        [ReaderStudy._meta.pk.get_db_prep_value(reader_study.pk, connection)],  # SQLite keeps UUIDs as 32 hex digits
+    )
+    return next(iter(found), None)
 
 
 def model_version_for_case(*, case: Case) -> ModelVersion | None:

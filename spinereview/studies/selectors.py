@@ -31,15 +31,21 @@ from spinereview.studies.models import (
 )
 
 
+def _calibration_pending(*, reader: Any, reader_study: Any) -> QuerySet[Assignment]:
+    """The reader's calibration assignments in the study that are not submitted yet (either may be an OuterRef)."""
+    return Assignment.objects.filter(reader=reader, case__reader_study=reader_study, kind=Assignment.Kind.CALIBRATION).exclude(
+        read_versions__submitted=True
+    )
+
+
 def assignment_list(*, user: User) -> QuerySet[Assignment]:
     """A reader's own worklist (never anyone else's assignments), in the reader's randomised order.
 
     Washout re-reads appear only once their interval has passed; in studies that require calibration,
     live and washout cases appear only after the reader has submitted every calibration case.
+    ``_in_worklist`` is the same rule for one assignment already fetched.
     """
-    calibration_pending = Assignment.objects.filter(
-        reader=OuterRef("reader"), case__reader_study=OuterRef("case__reader_study"), kind=Assignment.Kind.CALIBRATION
-    ).exclude(read_versions__submitted=True)
+    calibration_pending = _calibration_pending(reader=OuterRef("reader"), reader_study=OuterRef("case__reader_study"))
     return (
         Assignment.objects.filter(reader=user)
         .filter(Q(available_from__isnull=True) | Q(available_from__lte=timezone.now()))
@@ -50,6 +56,19 @@ def assignment_list(*, user: User) -> QuerySet[Assignment]:
     )
 
 
+def _in_worklist(assignment: Assignment, *, user: User) -> bool:
+    """``assignment_list``'s rule for one assignment (its case and study loaded): the reader's own, available
+    now, and not held back by unsubmitted calibration cases (a query only in studies that require them)."""
+    if assignment.reader_id != user.pk:
+        return False
+    if assignment.available_from is not None and assignment.available_from > timezone.now():
+        return False
+    study = assignment.case.reader_study
+    if study.calibration_required and assignment.kind != Assignment.Kind.CALIBRATION:
+        return not _calibration_pending(reader=user, reader_study=study).exists()
+    return True
+
+
 def assignment_get(*, user: User, assignment_id: uuid.UUID | str) -> Assignment:
     try:
         return assignment_list(user=user).prefetch_related("case__case_series__series").get(pk=assignment_id)
@@ -58,12 +77,17 @@ def assignment_get(*, user: User, assignment_id: uuid.UUID | str) -> Assignment:
 
 
 def assignment_for_write(*, user: User, assignment_id: uuid.UUID | str) -> Assignment:
-    """``assignment_get`` without the prefetches a page needs (every read version, the series): the save
-    services lock the row and read what they need themselves, and a read's versions grow with every save."""
+    """``assignment_get`` for the save paths, which run on every autosave: the row by its key with its case and
+    study, checked with ``_in_worklist`` (the worklist's ordering, washout and calibration subquery cost a save
+    more than the rest of its lookups), without the prefetches a page needs; the save services lock the row
+    and read what they need themselves."""
     try:
-        return assignment_list(user=user).prefetch_related(None).get(pk=assignment_id)
+        assignment = Assignment.objects.select_related("case__reader_study", "case__dicom_study").get(pk=assignment_id, reader=user)
     except (Assignment.DoesNotExist, ValueError, ValidationError):  # ValidationError: not a UUID
         raise NotFoundError("No such assignment in your worklist") from None
+    if not _in_worklist(assignment, user=user):
+        raise NotFoundError("No such assignment in your worklist")
+    return assignment
 
 
 def read_current(*, assignment: Assignment) -> ReadVersion | None:

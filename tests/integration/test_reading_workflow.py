@@ -16,6 +16,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from spinereview.ai.models import AISegmentation, InferenceJob, ModelVersion
+from spinereview.core.errors import NotFoundError
 from spinereview.imaging.services import ImportSource
 from spinereview.studies.models import (
     AdjudicationTask,
@@ -28,6 +29,7 @@ from spinereview.studies.models import (
     StudyMembership,
 )
 from spinereview.studies.protocols import DEFAULT_PROTOCOL
+from spinereview.studies.selectors import assignment_for_write, assignment_list
 from spinereview.studies.services import (
     assignment_create,
     assignments_create,
@@ -278,6 +280,18 @@ def test_assignment_order_is_random_per_reader_and_reproducible_from_the_seed() 
     assert all(sorted(v) == sorted(orders[0]["reader1"]) for v in orders[0].values())
 
 
+def _assert_writable_iff_listed(study: Any, *users: Any) -> None:
+    """The save paths' one-row check (assignment_for_write) admits exactly the worklist's assignments."""
+    for user in users:
+        listed = set(assignment_list(user=user).values_list("pk", flat=True))
+        for assignment in Assignment.objects.filter(case__reader_study=study):
+            try:
+                writable = assignment_for_write(user=user, assignment_id=assignment.pk).pk == assignment.pk
+            except NotFoundError:
+                writable = False
+            assert writable == (assignment.pk in listed), (user.username, assignment.kind, writable)
+
+
 def test_washout_rereads_open_after_the_interval_and_calibration_comes_first() -> None:
     setup = _study(two_phase=False, readers=1, cases=4, calibration_required=True)
     study, reader, lead = setup["study"], setup["users"]["reader1"], setup["users"]["lead"]
@@ -287,6 +301,9 @@ def test_washout_rereads_open_after_the_interval_and_calibration_comes_first() -
     client = client_for(reader)
     worklist = client.get("/api/v1/assignments/").json()
     assert [(a["kind"], a["case_label"]) for a in worklist] == [("calibration", calibration_case.label)]
+    _assert_writable_iff_listed(study, reader, lead)
+    live_one = Assignment.objects.filter(kind=Assignment.Kind.LIVE).first()
+    assert client.put(f"/api/v1/assignments/{live_one.pk}/read/", {"grades": [], "base_version": 0}, format="json").status_code == 404
 
     calibration = Assignment.objects.get(kind=Assignment.Kind.CALIBRATION)
     read_save(assignment=calibration, user=reader, base_version=0, grades=grades(["0", "1", "2", "2", "3"]))
@@ -296,6 +313,7 @@ def test_washout_rereads_open_after_the_interval_and_calibration_comes_first() -
     assert sum(f["agrees"] for f in feedback) == 4
     live = [a for a in client.get("/api/v1/assignments/").json() if a["kind"] == "live"]
     assert len(live) == 3
+    _assert_writable_iff_listed(study, reader, lead)
 
     for assignment in Assignment.objects.filter(kind=Assignment.Kind.LIVE):
         read_save(assignment=assignment, user=reader, base_version=0, grades=grades(["0", "0", "1", "1", "2"]))
@@ -304,8 +322,10 @@ def test_washout_rereads_open_after_the_interval_and_calibration_comes_first() -
     assert len(created) == 2
     assert all(a.available_from is not None and a.available_from > timezone.now() + dt.timedelta(days=27) for a in created)
     assert not [a for a in client.get("/api/v1/assignments/").json() if a["kind"] == "washout"]
+    _assert_writable_iff_listed(study, reader, lead)
     Assignment.objects.filter(kind=Assignment.Kind.WASHOUT).update(available_from=timezone.now() - dt.timedelta(minutes=1))
     assert len([a for a in client.get("/api/v1/assignments/").json() if a["kind"] == "washout"]) == 2
+    _assert_writable_iff_listed(study, reader, lead)
     assert washout_assign(reader_study=study, fraction=0.67, interval_days=28, seed=7) == []  # idempotent
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
 
 from spinereview.accounts.models import User
 from spinereview.ai.models import AISegmentation
@@ -32,11 +33,11 @@ def case_series_get(*, assignment: Assignment, series_instance_uid: str) -> Dico
 
 def series_shape(series: DicomSeries) -> tuple[int, int, int]:
     """(z, y, x) of a series: slices in spatial order, rows, columns (one image size per series)."""
-    sizes = set(series.instances.values_list("rows", "columns"))
+    sizes = list(series.instances.order_by().values_list("rows", "columns").annotate(slices=Count("pk")))
     if len(sizes) != 1:
         raise ApplicationError(f"series {series.series_instance_uid} mixes image sizes; it cannot hold one labelmap")
-    rows, columns = sizes.pop()
-    return series.instances.count(), rows, columns
+    rows, columns, slices = sizes[0]
+    return slices, rows, columns
 
 
 def npz_bytes(**arrays: np.ndarray) -> bytes:
