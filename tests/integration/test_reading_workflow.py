@@ -302,7 +302,7 @@ def test_washout_rereads_open_after_the_interval_and_calibration_comes_first() -
     worklist = client.get("/api/v1/assignments/").json()
     assert [(a["kind"], a["case_label"]) for a in worklist] == [("calibration", calibration_case.label)]
     _assert_writable_iff_listed(study, reader, lead)
-    live_one = Assignment.objects.filter(kind=Assignment.Kind.LIVE).first()
+    live_one = Assignment.objects.filter(kind=Assignment.Kind.LIVE).order_by("pk")[0]
     assert client.put(f"/api/v1/assignments/{live_one.pk}/read/", {"grades": [], "base_version": 0}, format="json").status_code == 404
 
     calibration = Assignment.objects.get(kind=Assignment.Kind.CALIBRATION)
