@@ -6,7 +6,8 @@
     DIR/model_card.md  the same, for people: model, labels, training data and split, scores
 
 The model version is f"{config['name']}@{sha256(weights.pt)[:12]}": two folders with the same
-weights bytes are the same model.
+weights bytes are the same model. A calibrated model (config "calibration": logit offsets, see
+ml.calibration) segments differently with the same weights, so its offsets are hashed in too.
 """
 
 from __future__ import annotations
@@ -39,8 +40,14 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def model_version(name: str, weights_path: Path) -> str:
-    return f"{name}@{file_sha256(weights_path)[:12]}"
+def model_version(name: str, weights_path: Path, config: dict[str, Any] | None = None) -> str:
+    """name@hash of the weights, and of the calibration offsets in `config` when it has any."""
+    digest = file_sha256(weights_path)
+    calibration = (config or {}).get("calibration")
+    offsets = calibration.get("logit_offsets") if isinstance(calibration, dict) else None
+    if offsets and any(v != 0 for v in offsets):
+        digest = hashlib.sha256(f"{digest}|logit_offsets:{json.dumps(offsets)}".encode()).hexdigest()
+    return f"{name}@{digest[:12]}"
 
 
 def read_config(model_dir: Path) -> dict[str, Any]:
@@ -70,6 +77,12 @@ def read_config(model_dir: Path) -> dict[str, Any]:
         raise ValueError(f"{model_dir / CONFIG}: label_map must map 1..classes-1 to names")
     if not isinstance(config["name"], str) or not config["name"] or "@" in config["name"]:
         raise ValueError(f"{model_dir / CONFIG}: name must be a non-empty string without '@'")
+    from ml.calibration import offsets_from_config
+
+    try:
+        offsets_from_config(config, int(config["classes"]))
+    except ValueError as exc:
+        raise ValueError(f"{model_dir / CONFIG}: {exc}") from exc
     return config
 
 
@@ -113,7 +126,7 @@ def load_model(model_dir: Path, device: str = "cpu") -> tuple[nn.Module, dict[st
     from ml.models.registry import channels_last
 
     model = channels_last(model, device).eval()
-    return model, config, model_version(config["name"], weights)
+    return model, config, model_version(config["name"], weights, config)
 
 
 def write_checkpoint(
@@ -136,7 +149,7 @@ def write_checkpoint(
     try:
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         torch.save(state, tmp / WEIGHTS)
-        version = model_version(config["name"], tmp / WEIGHTS)
+        version = model_version(config["name"], tmp / WEIGHTS, config)
         (tmp / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         metrics = {**metrics, "model_version": version}
         (tmp / METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
@@ -195,6 +208,18 @@ def model_card(config: dict[str, Any], metrics: dict[str, Any]) -> str:
             if isinstance(value, list) and len(value) > 12:
                 value = f"{value[:3]} ... {value[-1]} ({len(value)})"
             lines.append(f"- {key}: {value}")
+    calibration = config.get("calibration")
+    if isinstance(calibration, dict):
+        offsets = calibration.get("logit_offsets", [])
+        names = config.get("label_map", {})
+        lines += ["", "## Calibration", "", f"- {calibration.get('method', '')}"]
+        if calibration.get("case_seeds"):
+            lines.append(f"- Calibration cases: {calibration['case_seeds']}")
+        before, after = calibration.get("voxel_ratio_before", {}), calibration.get("voxel_ratio_after", {})
+        lines += ["", "| label | structure | logit offset |", "|---|---|---|"]
+        lines += [f"| {k} | {name} | {_fmt(offsets[int(k)] if int(k) < len(offsets) else None)} |" for k, name in names.items()]
+        lines += ["", "| structure | voxels / true, before | after |", "|---|---|---|"]
+        lines += [f"| {name} | {_fmt(before.get(name))} | {_fmt(after.get(name))} |" for name in before]
     lines += ["", "## Held-out scores", ""]
     held = metrics.get("heldout")
     if isinstance(held, dict) and isinstance(held.get("by_structure"), dict):

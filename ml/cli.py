@@ -75,6 +75,9 @@ def _load_volume_dataset(
 def _train_volumes(args: argparse.Namespace) -> int:
     from ml.training.volumes import VolumeTrainConfig, train_on_volumes
 
+    if args.calibration_cases is not None:
+        raise SystemExit("--calibration-cases applies to the phantom (volume datasets have no spare cases)")
+
     train_cases, heldout_cases, summary = _load_volume_dataset(args)
     changes: dict[str, object] = {}
     for flag, field in (
@@ -115,7 +118,7 @@ def _train(args: argparse.Namespace) -> int:
         ("batch_size", "batch_size"), ("lr", "lr"), ("arch", "architecture"),
         ("encoder", "encoder"), ("name", "name"), ("heldout_cases", "heldout_cases"),
         ("threads", "threads"), ("device", "device"), ("target_spacing", "target_spacing_mm"),
-        ("time_budget", "time_budget_s"),
+        ("time_budget", "time_budget_s"), ("calibration_cases", "calibration_cases"),
     ):
         value = getattr(args, flag)
         if value is not None:
@@ -140,6 +143,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ml.inference.api import load_segmenter
 
     segmenter = load_segmenter(args.model, device=args.device)
+    if args.uncalibrated:
+        segmenter = segmenter.without_calibration()
     if args.dataset == "spine-real":
         from ml.checkpoint import read_config
         from ml.datasets.spine_real import load_spine_real_case, spine_real_case_ids
@@ -159,6 +164,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"({report['seconds']} s)")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from ml.training.train import calibrate_checkpoint
+
+    try:
+        metrics = calibrate_checkpoint(args.model, args.out, cases=args.cases, overwrite=args.overwrite, device=args.device)
+    except ValueError as exc:
+        raise SystemExit(f"calibrate: {exc}") from None
+    print(json.dumps({k: metrics[k] for k in ("model_version", "dice", "calibration_seconds") if k in metrics}, indent=2))
     return 0
 
 
@@ -291,10 +307,24 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--time-budget", type=float,
                    help="stop training after this many seconds, compressing the learning-rate "
                         "schedule (off by default: a run is then no longer reproducible)")
+    t.add_argument("--calibration-cases", type=int,
+                   help="phantom cases for the size calibration after training (ml.calibration; "
+                        "0: none; default 3, the test preset 1)")
     t.add_argument("--threads", type=int)
     t.add_argument("--device")
     t.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     t.set_defaults(func=_train)
+
+    c = sub.add_parser(
+        "calibrate",
+        help="copy a phantom-trained checkpoint with its size calibration (per-class logit offsets) "
+             "refitted on phantom cases it was neither trained nor scored on")
+    c.add_argument("--model", required=True, help="checkpoint folder")
+    c.add_argument("--out", required=True, help="calibrated checkpoint folder to create")
+    c.add_argument("--cases", type=int, default=3, help="calibration cases (default 3)")
+    c.add_argument("--device", default="auto")
+    c.add_argument("--overwrite", action="store_true")
+    c.set_defaults(func=_calibrate)
 
     e = sub.add_parser(
         "evaluate",
@@ -308,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--cases", type=int, default=3)
     e.add_argument("--seed", type=int, help="first case seed (default 2000000)")
     e.add_argument("--device", default="auto")
+    e.add_argument("--uncalibrated", action="store_true",
+                   help="without the checkpoint's size calibration (to see what it changes)")
     e.add_argument("--json", help="also write the full report here")
     e.set_defaults(func=_evaluate)
 

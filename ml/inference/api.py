@@ -2,7 +2,7 @@
 
 Importing this module is cheap (numpy only); torch and the model library load inside
 `load_segmenter`. Build one Segmenter per worker process and reuse it: `load_segmenter`
-caches by folder, device and weights file.
+caches by folder, device, weights file and config.
 
     seg = load_segmenter(settings.MODEL_DIR / "phantom-demo")
     result = seg.segment(volume, (sz, sy, sx), axis_directions=axes)
@@ -25,6 +25,7 @@ See `axis_directions_from_dicom`.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
     from ml.grading.inference import Grader
@@ -143,6 +145,10 @@ class Segmenter:
         self._device = device
         self._batch_size = batch_size
         self._prep: Preprocessing = Preprocessing.from_dict(config["preprocessing"])
+        from ml.calibration import offsets_from_config
+
+        self._offsets = offsets_from_config(config, int(config["classes"])) if "calibration" in config else None
+        """Size calibration (ml.calibration): added to each class's logit before the argmax."""
         self._lock = threading.Lock()
         self.config = config
         self.model_version = model_version
@@ -151,6 +157,13 @@ class Segmenter:
         self.grader = grader
         self.oom_retries = 0
         """How many times a batch was retried at half size after CUDA ran out of memory."""
+
+    def without_calibration(self) -> Segmenter:
+        """The same model without its size calibration (raw argmax), for comparisons; its
+        version says so."""
+        config = {k: v for k, v in self.config.items() if k != "calibration"}
+        version = self.model_version if self._offsets is None else f"{self.model_version} (uncalibrated)"
+        return Segmenter(self._model, config, version, self._device, batch_size=self._batch_size, grader=self.grader)
 
     @property
     def batch_size(self) -> int:
@@ -186,13 +199,65 @@ class Segmenter:
         spacing = _check_spacing(spacing_mm)
         directions = _check_directions(axis_directions)
         levels = _check_level_slices(level_slices, array.shape[0])
+        labels = np.empty(array.shape, dtype=np.uint8)
+        import torch
+
+        def keep(start: int, logits: torch.Tensor) -> None:
+            labels[start : start + len(logits)] = logits.argmax(dim=1).to(torch.uint8).cpu().numpy()
+
+        self._forward(array, spacing, keep, calibrated=True, progress=progress)
+        if directions is not None:
+            _assign_sides(labels, spacing, directions)
+        grades: dict[str, LevelGrade] = {}
+        if levels and self.grader is not None:
+            grades = self._grade(array, (spacing[1], spacing[2]), labels, levels)
+        return SegmentationResult(
+            labels=labels,
+            label_map=dict(self.label_map),
+            model_version=self.model_version,
+            grades=grades,
+            grader_version=self.grader.version if self.grader is not None and levels else None,
+        )
+
+    def logits(self, volume: NDArray[Any], spacing_mm: tuple[float, float, float], *, calibrated: bool = False) -> torch.Tensor:
+        """The network's logits (z, classes, y, x) on the CPU, float32, at the volume's own
+        resolution: what `segment` takes the argmax of (with `calibrated`, the checkpoint's
+        logit offsets added first; ml.calibration fits them on the uncalibrated ones)."""
+        import torch
+
+        array = _check_volume(volume)
+        spacing = _check_spacing(spacing_mm)
+        batches: list[torch.Tensor] = []
+
+        def keep(start: int, logits: torch.Tensor) -> None:
+            batches.append(logits.cpu())  # in slice order: a batch is kept once, after it ran
+
+        self._forward(array, spacing, keep, calibrated=calibrated)
+        return torch.cat(batches)
+
+    def _forward(
+        self,
+        array: NDArray[np.float32],
+        spacing: tuple[float, float, float],
+        keep: Callable[[int, torch.Tensor], None],
+        *,
+        calibrated: bool,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        """Runs the model over the slices in batches; `keep(first slice, logits)` receives each
+        batch's logits resized to the slice grid. On CUDA out of memory the batch is retried
+        with half as many slices (see `segment`)."""
         import torch
 
         from ml.preprocessing import pad_to_multiple, prepare_slices, resample
 
         nz, h, w = array.shape
-        labels = np.empty((nz, h, w), dtype=np.uint8)
         device_type = "cuda" if self._device.startswith("cuda") else "cpu"
+        offsets = (
+            torch.tensor(self._offsets, dtype=torch.float32, device=self._device)[None, :, None, None]
+            if calibrated and self._offsets is not None
+            else None
+        )
 
         def run_batch(start: int, stop: int) -> None:
             chunk = torch.from_numpy(array[start:stop])
@@ -201,8 +266,10 @@ class Segmenter:
             x = pad_to_multiple(x, self._prep.pad_multiple).to(self._device, memory_format=torch.channels_last)
             with torch.autocast(device_type, enabled=device_type == "cuda"):
                 logits = self._model(x)
-            logits = resample(logits[..., :hs, :ws].float(), (h, w))
-            labels[start:stop] = logits.argmax(dim=1).to(torch.uint8).cpu().numpy()
+            logits = logits[..., :hs, :ws].float()
+            if offsets is not None:
+                logits = logits + offsets  # a constant per class: the same before or after resizing
+            keep(start, resample(logits, (h, w)))
 
         with self._lock, torch.inference_mode():
             start = 0
@@ -223,18 +290,6 @@ class Segmenter:
                 start = stop
                 if progress is not None:
                     progress(start, nz)
-        if directions is not None:
-            _assign_sides(labels, spacing, directions)
-        grades: dict[str, LevelGrade] = {}
-        if levels and self.grader is not None:
-            grades = self._grade(array, (spacing[1], spacing[2]), labels, levels)
-        return SegmentationResult(
-            labels=labels,
-            label_map=dict(self.label_map),
-            model_version=self.model_version,
-            grades=grades,
-            grader_version=self.grader.version if self.grader is not None and levels else None,
-        )
 
     @property
     def grader_version(self) -> str | None:
@@ -399,7 +454,7 @@ def load_segmenter(
     from ml.checkpoint import WEIGHTS, load_model, read_config
 
     path = Path(model_dir).resolve()
-    read_config(path)  # fail fast with a clear reason before importing torch fully
+    config = read_config(path)  # fail fast with a clear reason before importing torch fully
     grader_path: Path | None = Path(grader_dir).resolve() if grader_dir is not None else path / GRADER_SUBFOLDER
     if grader_dir is None and grader_path is not None and not grader_path.is_dir():
         grader_path = None
@@ -407,7 +462,8 @@ def load_segmenter(
         raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
     resolved = _resolve_device(device)
     stat = (path / WEIGHTS).stat()
-    key: tuple[Any, ...] = (str(path), resolved, stat.st_mtime_ns, stat.st_size, batch_size)
+    # the config too: its calibration offsets change what the same weights segment
+    key: tuple[Any, ...] = (str(path), resolved, stat.st_mtime_ns, stat.st_size, batch_size, json.dumps(config, sort_keys=True))
     if grader_path is not None:
         if not (grader_path / WEIGHTS).is_file():
             raise ValueError(f"grader folder {grader_path} has no {WEIGHTS}")
@@ -485,7 +541,7 @@ def checkpoint_describe(model_dir: str | os.PathLike[str]) -> CheckpointInfo:
         raise ValueError(f"{metrics_path} is not valid JSON: {exc}") from exc
     return CheckpointInfo(
         name=str(config["name"]),
-        model_version=model_version(str(config["name"]), path / WEIGHTS),
+        model_version=model_version(str(config["name"]), path / WEIGHTS, config),
         label_map={int(k): str(v) for k, v in config["label_map"].items()},
         config=config,
         metrics=metrics if isinstance(metrics, dict) else {},

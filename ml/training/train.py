@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ml.calibration import phantom_calibration
 from ml.checkpoint import FORMAT, write_checkpoint
 from ml.evaluation import HELDOUT_SEED_BASE, evaluate_segmenter
 from ml.inference.api import Segmenter
@@ -33,6 +34,7 @@ from ml.preprocessing import Preprocessing
 from ml.training.data import Augmentation, SlicePool, add_case, make_batch
 
 MAX_CASES = 1000
+PHANTOM_DATA = "ml.phantom, phantom_spec_random(seed), rendered in memory"
 """Training case seeds are 1000 * seed + i (i < cases), all below HELDOUT_SEED_BASE."""
 
 
@@ -54,6 +56,8 @@ class TrainConfig:
     decoder_channels: tuple[int, ...] | None = (64, 32, 16, 16, 8)
     target_spacing_mm: float = 1.25
     heldout_cases: int = 3
+    calibration_cases: int = 3
+    """Phantom cases (not trained on, not the held-out ones) for the size calibration (ml.calibration); 0: none."""
     randomise_acquisition: bool = True
     threads: int = 2
     name: str | None = None
@@ -66,6 +70,8 @@ class TrainConfig:
             raise ValueError(f"cases must be in [1, {MAX_CASES}]")
         if self.iterations < 1 or self.batch_size < 1 or self.heldout_cases < 0:
             raise ValueError("iterations and batch_size must be >= 1, heldout_cases >= 0")
+        if not 0 <= self.calibration_cases <= MAX_CASES - self.heldout_cases:
+            raise ValueError(f"calibration_cases must be in [0, {MAX_CASES} - heldout_cases]")
         if self.canvas % 32:
             raise ValueError("canvas must be a multiple of 32")
 
@@ -79,7 +85,7 @@ PRESETS: dict[str, TrainConfig] = {
     # same model on a busy machine too (it only takes longer). Times below are on 2 idle cores.
     # <= 60 s on 2 CPU cores: a small but clearly working model, for tests and CI
     "test": TrainConfig(
-        preset="test", cases=4, iterations=300, batch_size=16, heldout_cases=1,
+        preset="test", cases=4, iterations=300, batch_size=16, heldout_cases=1, calibration_cases=1,
         encoder="tu-mobilenetv3_small_100", lr=5e-3,
     ),
     # <= 4 min on 2 CPU cores: the demo model (Dice >= 0.9 on the main structures). The wider
@@ -90,6 +96,13 @@ PRESETS: dict[str, TrainConfig] = {
         encoder="tu-mobilenetv3_small_100", decoder_channels=(64, 48, 32, 24, 16), lr=5e-3,
     ),
 }
+
+
+def calibration_seeds(training_seed: int, cases: int) -> list[int]:
+    """Phantom seeds for calibrating a model trained with `training_seed`: from the top of that
+    seed's block above HELDOUT_SEED_BASE, whose bottom holds the held-out scoring cases, so the two
+    never overlap (TrainConfig keeps heldout_cases + calibration_cases <= MAX_CASES)."""
+    return [HELDOUT_SEED_BASE + MAX_CASES * training_seed + MAX_CASES - 1 - i for i in range(cases)]
 
 
 def dice_ce_loss(
@@ -233,7 +246,7 @@ def train(
         "training": {
             **{k: (list(v) if isinstance(v, tuple) else v)
                for k, v in dataclasses.asdict(cfg).items()},
-            "data": "ml.phantom, phantom_spec_random(seed), rendered in memory",
+            "data": PHANTOM_DATA,
             "case_seeds": case_seeds,
             "cases": len(case_seeds),
             "slices": len(pool),
@@ -243,14 +256,10 @@ def train(
             "torch": torch.__version__,
         },
     }
-    heldout = [HELDOUT_SEED_BASE + MAX_CASES * cfg.seed + i for i in range(cfg.heldout_cases)]
-    metrics: dict[str, Any] = {}
-    if heldout:
-        segmenter = Segmenter(model, config, f"{cfg.model_name}@unsaved", device)
-        report = evaluate_segmenter(segmenter, heldout)
-        metrics["heldout"] = {k: v for k, v in report.items() if k != "model_version"}
-        metrics["dice"] = report["dice"]
-        metrics["iou"] = report["iou"]
+    metrics = _calibrate_and_score(
+        model, config, device, seed=cfg.seed, calibration_cases=cfg.calibration_cases,
+        heldout_cases=cfg.heldout_cases, randomise_acquisition=cfg.randomise_acquisition, log=log,
+    )
     metrics.update(
         {
             "preset": cfg.preset,
@@ -269,4 +278,72 @@ def train(
     version = write_checkpoint(model, config, metrics, out, overwrite=overwrite)
     metrics["model_version"] = version
     metrics["total_seconds"] = round(time.perf_counter() - t0, 1)
+    return metrics
+
+
+def _calibrate_and_score(
+    model: torch.nn.Module, config: dict[str, Any], device: str, *, seed: int, calibration_cases: int,
+    heldout_cases: int, randomise_acquisition: bool, log: Any,
+) -> dict[str, Any]:
+    """Fit the size calibration into `config` (when calibration_cases > 0), then score the model
+    on the held-out seeds; returns the metrics (held-out report, Dice, IoU)."""
+    name = f"{config['name']}@unsaved"
+    if calibration_cases:
+        seeds = calibration_seeds(seed, calibration_cases)
+        fit = phantom_calibration(
+            Segmenter(model, {k: v for k, v in config.items() if k != "calibration"}, name, device),
+            seeds, randomise_acquisition=randomise_acquisition,
+        )
+        config["calibration"] = fit.to_config(cases=seeds, label_map=LABEL_MAP)
+        log(f"calibration on {len(seeds)} cases: logit offsets {config['calibration']['logit_offsets']}")
+    metrics: dict[str, Any] = {}
+    heldout = [HELDOUT_SEED_BASE + MAX_CASES * seed + i for i in range(heldout_cases)]
+    if heldout:
+        report = evaluate_segmenter(Segmenter(model, config, name, device), heldout)
+        metrics["heldout"] = {k: v for k, v in report.items() if k != "model_version"}
+        metrics["dice"] = report["dice"]
+        metrics["iou"] = report["iou"]
+    return metrics
+
+
+def calibrate_checkpoint(
+    model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, cases: int = 3,
+    overwrite: bool = False, device: str = "auto", log: Any = print,
+) -> dict[str, Any]:
+    """Copy a phantom-trained checkpoint to `out_dir` with a (new) size calibration fitted on
+    `cases` phantom cases of its own calibration seeds, its held-out scores redone with it; the
+    copy is a new model version. Returns its metrics. ValueError for a folder that is not a
+    phantom-trained checkpoint or for an existing `out_dir` without `overwrite`."""
+    import json
+
+    from ml.checkpoint import METRICS, load_model
+
+    out = Path(out_dir)
+    if out.exists() and not overwrite:
+        raise ValueError(f"{out} exists; pass --overwrite to replace it")
+    if not 1 <= cases <= MAX_CASES:
+        raise ValueError(f"cases must be in [1, {MAX_CASES}]")
+    resolved = _device(device)
+    model, config, _ = load_model(Path(model_dir), resolved)
+    training = config.get("training")
+    if not isinstance(training, dict) or training.get("data") != PHANTOM_DATA or not isinstance(config.get("seed"), int):
+        raise ValueError(f"{model_dir} was not trained on the phantom: only phantom models are calibrated here")
+    heldout_cases = int(training.get("heldout_cases", 0))
+    if cases > MAX_CASES - heldout_cases:
+        raise ValueError(f"at most {MAX_CASES - heldout_cases} calibration cases beside {heldout_cases} held-out ones")
+    config = {k: v for k, v in config.items() if k != "calibration"}
+    try:
+        old_metrics = json.loads((Path(model_dir) / METRICS).read_text())
+    except (OSError, ValueError):
+        old_metrics = {}
+    started = time.perf_counter()
+    metrics = {k: v for k, v in (old_metrics if isinstance(old_metrics, dict) else {}).items()
+               if k not in ("heldout", "dice", "iou", "model_version")}
+    metrics |= _calibrate_and_score(
+        model, config, resolved, seed=int(config["seed"]), calibration_cases=cases, heldout_cases=heldout_cases,
+        randomise_acquisition=bool(training.get("randomise_acquisition", True)), log=log,
+    )
+    metrics["calibration_seconds"] = round(time.perf_counter() - started, 1)
+    version = write_checkpoint(model, config, metrics, out, overwrite=overwrite)
+    metrics["model_version"] = version
     return metrics

@@ -4,7 +4,6 @@ checkpoint uploads, progress, queue position and ETA."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
 import os
@@ -24,6 +23,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from ml.checkpoint import model_version as checkpoint_version
 from ml.training.train import PRESETS, train
 from spinereview.accounts.models import User
 from spinereview.ai import selectors
@@ -263,7 +263,8 @@ def test_upload_a_checkpoint_zip_or_folder_and_refuse_broken_ones(
     assert response.status_code == 201, response.json()
     body = response.json()
     version = body["version"]
-    assert version == f"tiny-serving@{hashlib.sha256((tiny_checkpoint / 'weights.pt').read_bytes()).hexdigest()[:12]}"
+    # the checkpoint's own version: its weights and its calibration offsets (ml.checkpoint.model_version)
+    assert version == checkpoint_version("tiny-serving", tiny_checkpoint / "weights.pt", json.loads((tiny_checkpoint / "config.json").read_text()))
     assert (body["status"], body["is_default"], body["created_now"]) == ("verifying", False, True)
     uploaded = ModelVersion.objects.get(version=version)
     refused_activation = engineer.post(f"/api/v1/ai/model-versions/{uploaded.pk}/activate/", {}, format="json")

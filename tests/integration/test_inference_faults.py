@@ -37,7 +37,7 @@ def small_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("faults") / "faults-model"
     demo = PRESETS["demo"]
     train(
-        dataclasses.replace(demo, preset="faults", cases=1, iterations=2, heldout_cases=1, time_budget_s=None, name="faults", threads=1),
+        dataclasses.replace(demo, preset="faults", cases=1, iterations=2, heldout_cases=1, calibration_cases=0, time_budget_s=None, name="faults", threads=1),
         out,
         log=lambda _: None,
     )

@@ -6,13 +6,13 @@ version -> per-level DSCA (queue cpu) -> readers submit -> agreement with the AI
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from ml.checkpoint import model_version as checkpoint_version
 from spinereview.agreement import cohen_kappa_score
 from spinereview.ai.models import AILevelMeasurement, AISegmentation, InferenceJob, ModelVersion
 from spinereview.ai.services import model_version_register
@@ -55,8 +55,8 @@ def test_ingest_to_ai_to_agreement(phantom_dir: Path, test_model_dir: Path, cele
     segmentations = list(AISegmentation.objects.all())
     assert len(segmentations) == 2
     assert {s.model_version.version for s in segmentations} == {model_version.version}
-    name = json.loads((test_model_dir / "config.json").read_text())["name"]
-    assert model_version.version == f"{name}@{hashlib.sha256((test_model_dir / 'weights.pt').read_bytes()).hexdigest()[:12]}"
+    config = json.loads((test_model_dir / "config.json").read_text())
+    assert model_version.version == checkpoint_version(config["name"], test_model_dir / "weights.pt", config)
 
     # The AI's per-level DSCA sits near the phantom's analytic value (a small model: loose bound).
     measured = {row.level: row for row in AILevelMeasurement.objects.filter(model_version=model_version)}

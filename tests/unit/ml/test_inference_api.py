@@ -136,6 +136,7 @@ def _edit_config(**changes: Any) -> Any:
         (_edit_config(format="other/2"), "unsupported format"),
         (_edit_config(label_map={"9": "x"}), "label_map"),
         (_edit_config(preprocessing={"target_spacing_mm": -1, "pad_multiple": 32, "percentile": 99}), "preprocessing"),
+        (_edit_config(calibration={"logit_offsets": [0.0, 9.0]}), "calibration.logit_offsets"),
     ],
 )
 @pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")  # scse on 16 channels

@@ -43,7 +43,8 @@ def test_checkpoint_folder_is_complete(tiny_model: tuple[Path, dict[str, Any]]) 
     assert config["training"]["slices"] == 40
     assert config["training"]["sagittal_slices"] == 15
     sha = hashlib.sha256((folder / "weights.pt").read_bytes()).hexdigest()
-    assert metrics["model_version"] == f"tiny@{sha[:12]}"
+    offsets = json.dumps(config["calibration"]["logit_offsets"])  # calibrated: the offsets are hashed in
+    assert metrics["model_version"] == f"tiny@{hashlib.sha256(f'{sha}|logit_offsets:{offsets}'.encode()).hexdigest()[:12]}"
     saved = json.loads((folder / "metrics.json").read_text())
     assert saved["model_version"] == metrics["model_version"]
     assert set(saved["dice"]) == set(LABEL_MAP.values())
