@@ -34,8 +34,8 @@ from ml.preprocessing import Preprocessing
 from ml.training.data import Augmentation, SlicePool, add_case, make_batch
 
 MAX_CASES = 1000
-PHANTOM_DATA = "ml.phantom, phantom_spec_random(seed), rendered in memory"
 """Training case seeds are 1000 * seed + i (i < cases), all below HELDOUT_SEED_BASE."""
+PHANTOM_DATA = "ml.phantom, phantom_spec_random(seed), rendered in memory"
 
 
 @dataclass(frozen=True)
