@@ -293,7 +293,9 @@ def test_weights_that_do_not_fit_their_architecture_are_refused_by_the_worker(
     other_arch = tmp_path / "other-arch"
     shutil.copytree(tiny_checkpoint, other_arch)
     config = json.loads((other_arch / "config.json").read_text())
-    (other_arch / "config.json").write_text(json.dumps(config | {"classes": config["classes"] + 1}))
+    # one more class, its calibration offsets too: a config consistent in itself, whose weights do not fit it
+    calibration = config["calibration"] | {"logit_offsets": [*config["calibration"]["logit_offsets"], 0.0]}
+    (other_arch / "config.json").write_text(json.dumps(config | {"classes": config["classes"] + 1, "calibration": calibration}))
     response = engineer.post("/api/v1/ai/model-versions/", {"files": [SimpleUploadedFile("other.zip", _zip_folder(other_arch))], "activate": True}, format="multipart")
     assert response.status_code == 201 and response.json()["status"] == "verifying"
     uploaded = ModelVersion.objects.get(version=response.json()["version"])
