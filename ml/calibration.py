@@ -128,9 +128,10 @@ def fit_logit_offsets(samples: CalibrationSamples, groups: Iterable[Sequence[int
         raise ValueError(f"calibration groups must be non-empty, disjoint lists of classes 1..{samples.classes - 1}")
     open_logits = samples.open_pixels
     offsets = np.zeros(samples.classes, dtype=np.float64)
-    before = _counts(open_logits, offsets, samples.fixed)
-    for _ in range(ITERATIONS):
-        counts = _counts(open_logits, offsets, samples.fixed)
+    before = counts = _counts(open_logits, offsets, samples.fixed)
+    for iteration in range(ITERATIONS):
+        if iteration:
+            counts = _counts(open_logits, offsets, samples.fixed)
         for group in fitted:
             true = int(samples.true[group].sum())
             if true == 0:
