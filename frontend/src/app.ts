@@ -25,7 +25,7 @@ import { buildHelpDialog, findShortcut, isTyping, type Shortcut } from './ui/sho
 import { labelColor, prettyLabelName, sortedLabelEntries } from './viewer/colors';
 import { drawReferenceLines, type ReferenceLine } from './viewer/crossReferenceOverlay';
 import { imagePlaneOf } from './viewer/imagePlanes';
-import { initCornerstone } from './viewer/init';
+import { initCornerstone, registerBootFrames } from './viewer/init';
 import { componentCentroids, levelMapFromBlocks, levelMapFromDiscs, type LevelMap } from './viewer/levelMap';
 import { HANGING } from './viewer/hanging';
 import { SeriesPanel } from './viewer/seriesPanel';
@@ -192,8 +192,14 @@ export async function mountReadingViewer(root: HTMLElement, boot: Boot | null = 
   // ---- Cornerstone ----
   let engine: RenderingEngine;
   let tools: ReadingTools;
+  let unregisterBootFrames: (() => void) | null = null;
   try {
     await initCornerstone();
+    if (boot) {
+      const { frames } = boot;
+      unregisterBootFrames = registerBootFrames((url) => frames.take(url));
+      for (const part of parts.values()) part.panel.frameArrival = (imageId) => frames.settled(imageId.replace(/^wadors:/, ''));
+    }
     performance.mark('sr:cornerstone-init');
     engine = new RenderingEngine(RENDERING_ENGINE_ID);
     for (const part of parts.values()) part.panel.enable(engine);
@@ -280,6 +286,9 @@ export async function mountReadingViewer(root: HTMLElement, boot: Boot | null = 
   }
   state.set('series-count', String([...parts.values()].filter((p) => p.stack).length));
   void Promise.all([...parts.values()].map((p) => p.panel.loaded)).then(() => {
+    // Every hung slice is in Cornerstone's cache: the boot's copies are no longer needed.
+    unregisterBootFrames?.();
+    boot?.frames.release();
     performance.mark('sr:series-loaded');
     state.set('series-loaded-ms', String(Math.round(performance.now())));
     state.set('series-loaded', 'true');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FRAME_ACCEPT, framePrefetchOrder, readMountConfig, warmHttpCache } from './boot';
+import { FRAME_ACCEPT, framePrefetchOrder, prefetchFrames, readMountConfig } from './boot';
 
 describe('framePrefetchOrder', () => {
   it('puts every series first shown slice first, then works outward, the series taking turns', () => {
@@ -15,31 +15,73 @@ describe('framePrefetchOrder', () => {
   });
 });
 
-describe('warmHttpCache', () => {
-  it('requests every URL with the frame loader Accept header, never more than the limit at once', async () => {
+describe('prefetchFrames', () => {
+  const enc = new TextEncoder();
+  const multipart = (payload: number[]): Response => {
+    const head = enc.encode('--b0\r\nContent-Type: application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1\r\n\r\n');
+    const tail = enc.encode('\r\n--b0--\r\n');
+    const body = new Uint8Array(head.length + payload.length + tail.length);
+    body.set(head, 0);
+    body.set(payload, head.length);
+    body.set(tail, head.length + payload.length);
+    return new Response(body, { headers: { 'Content-Type': 'multipart/related; type="application/octet-stream"; boundary=b0' } });
+  };
+
+  it('requests every URL with the frame loader Accept header and priority, never more than the limit at once, and settles each', async () => {
     let inFlight = 0;
     let most = 0;
     const seen: Array<[string, string]> = [];
+    const priorities = new Set<RequestPriority | undefined>();
     const fake = (async (input: RequestInfo | URL, init?: RequestInit) => {
       inFlight += 1;
       most = Math.max(most, inFlight);
       seen.push([String(input), new Headers(init?.headers).get('Accept') ?? '']);
+      priorities.add(init?.priority);
       await new Promise((r) => setTimeout(r, 2));
       inFlight -= 1;
-      return String(input).endsWith('bad') ? new Response('no', { status: 404 }) : new Response(new Uint8Array(4));
+      const url = String(input);
+      if (url.endsWith('bad')) return new Response('no', { status: 404 });
+      if (url.endsWith('broken')) return new Response('no boundary', { headers: { 'Content-Type': 'multipart/related' } });
+      return multipart([Number(url.slice(1)), 7]);
     }) as typeof fetch;
-    const urls = ['u1', 'u2', 'u3', 'u4', 'u5', 'bad'];
-    expect(await warmHttpCache(urls, 2, fake)).toBe(5);
+    const urls = ['u1', 'u2', 'u3', 'u4', 'u5', 'bad', 'broken'];
+    const settled = new Map<string, { body: number[]; ts: string | null } | null>();
+    expect(await prefetchFrames(urls, (url, f) => settled.set(url, f && { body: [...f.body], ts: f.transferSyntax }), { concurrency: 2, priority: 'low', fetchImpl: fake })).toBe(5);
     expect(most).toBe(2);
     expect(seen.map(([u]) => u).sort()).toEqual([...urls].sort());
     expect(new Set(seen.map(([, a]) => a))).toEqual(new Set([FRAME_ACCEPT]));
+    expect(priorities).toEqual(new Set(['low']));
+    // every URL is settled, the unreadable ones with null
+    expect([...settled.keys()].sort()).toEqual([...urls].sort());
+    expect(settled.get('u3')).toEqual({ body: [3, 7], ts: '1.2.840.10008.1.2.1' });
+    expect(settled.get('bad')).toBeNull();
+    expect(settled.get('broken')).toBeNull();
+  });
+
+  it('starts every request at once without a limit', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const fake = (async () => {
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setTimeout(r, 2));
+      inFlight -= 1;
+      return multipart([1]);
+    }) as typeof fetch;
+    expect(await prefetchFrames(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'], () => undefined, { fetchImpl: fake })).toBe(8);
+    expect(most).toBe(8);
   });
 
   it('survives network errors', async () => {
     const failing = (async () => {
       throw new TypeError('network down');
     }) as typeof fetch;
-    expect(await warmHttpCache(['a', 'b'], 4, failing)).toBe(0);
+    const settled: Array<[string, unknown]> = [];
+    expect(await prefetchFrames(['a', 'b'], (url, f) => settled.push([url, f]), { fetchImpl: failing })).toBe(0);
+    expect(settled.sort()).toEqual([
+      ['a', null],
+      ['b', null],
+    ]);
   });
 });
 

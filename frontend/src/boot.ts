@@ -2,9 +2,13 @@
  * The reading page's first network work, started by the small entry chunk
  * while the browser still downloads and evaluates the viewer (Cornerstone,
  * vtk.js: most of the page's JavaScript). The assignment, the hung series'
- * metadata and their frames are requested at once; the frames land in the
- * HTTP cache (the server sends them `private, max-age=31536000, immutable`),
- * where Cornerstone's own requests for the same URLs find them. Each hung
+ * metadata and their frames are requested at once. The boot keeps each
+ * frame's bytes until the viewer takes them (viewer/frameStore.ts: the
+ * workspace waits for a frame still on its way and hands the bytes to
+ * Cornerstone's loader, viewer/frameRegistry.ts, so it requests none of them
+ * again); the responses also land in the HTTP cache (the server sends them
+ * `private, max-age=31536000, immutable`) for a frame the viewer requests
+ * after all (one the boot could not read, or a reload). Each hung
  * series' shown slice is drawn at once as a preview (viewer/preview.ts) in a
  * skeleton of the page, so the reader sees the images before Cornerstone has
  * even been parsed.
@@ -16,7 +20,8 @@ import { buildSeriesStack, fetchSeriesMetadata, firstString, TAG, type DicomJson
 import type { Assignment } from './api/types';
 import { middleSliceIndex } from './viewer/geometry';
 import { HANGING } from './viewer/hanging';
-import { framePart, previewCanvas, previewImage } from './viewer/preview';
+import { FrameStore } from './viewer/frameStore';
+import { framePart, previewCanvas, previewImage, type FramePart } from './viewer/preview';
 import { h } from './ui/dom';
 
 export interface MountConfig {
@@ -39,8 +44,14 @@ export function readMountConfig(root: HTMLElement): MountConfig {
 /** The Accept header of Cornerstone's WADO-RS frame loader: a cached response is reused only for the same request. */
 export const FRAME_ACCEPT = 'multipart/related; type=application/octet-stream; transfer-syntax=*';
 
-/** How many frame requests the boot keeps in flight (of the browser's 6 per host), leaving room for the API. */
-const FRAME_CONCURRENCY = 4;
+/**
+ * The boot hands all its frame requests to the browser at once, at low
+ * priority: the network stack keeps downloading while the main thread is busy
+ * evaluating the workspace (a loop on the main thread that starts each request
+ * when another ends would stall for that long), and the page's own API
+ * requests, at the default priority, still go first.
+ */
+const FRAME_PRIORITY: RequestPriority = 'low';
 
 export interface Boot {
   config: MountConfig;
@@ -49,6 +60,12 @@ export interface Boot {
   metadata(seriesUid: string): Promise<DicomJsonInstance[]> | undefined;
   /** the preview canvas of a hung series' shown slice (null: none could be drawn); undefined for a series the boot did not request */
   preview(seriesUid: string): PreviewPromise | undefined;
+  /**
+   * The hung series' frames the boot requests (URLs without "wadors:"): each
+   * one's bytes once received, handed over once (`take`), and a promise for
+   * each still on its way (`settled`).
+   */
+  frames: FrameStore;
   /** the viewer has taken the page over: the boot stops touching its DOM */
   mount(): void;
   /** resolves once every preview is drawn or given up (never rejects) */
@@ -76,35 +93,59 @@ export function framePrefetchOrder(stacks: ReadonlyArray<{ urls: readonly string
   return out;
 }
 
-/** Requests the URLs, at most `concurrency` at a time, reading each body to the end so it is cached. */
-export async function warmHttpCache(urls: readonly string[], concurrency: number, fetchImpl: typeof fetch = (i, o) => fetch(i, o)): Promise<number> {
+/** A frame response's bytes (the first part of a multipart body), or null for an error or a body that cannot be split. */
+async function readFrame(response: Response): Promise<FramePart | null> {
+  const buffer = await response.arrayBuffer();
+  if (!response.ok) return null;
+  try {
+    return framePart(buffer, response.headers.get('Content-Type'));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Requests the frame URLs, at most `concurrency` at a time (all at once when
+ * omitted), reading each body to the end (so it is also in the HTTP cache),
+ * and passes each URL to `settle` with its frame (null when the request failed
+ * or the body could not be read); resolves with how many frames were read.
+ */
+export async function prefetchFrames(
+  urls: readonly string[],
+  settle: (url: string, frame: FramePart | null) => void,
+  { concurrency = urls.length, priority = 'auto', fetchImpl = (i, o) => fetch(i, o) }: { concurrency?: number; priority?: RequestPriority; fetchImpl?: typeof fetch } = {},
+): Promise<number> {
   let next = 0;
-  let ok = 0;
+  let kept = 0;
   const worker = async (): Promise<void> => {
     while (next < urls.length) {
       const url = urls[next++]!;
+      let frame: FramePart | null = null;
       try {
-        const response = await fetchImpl(url, { credentials: 'same-origin', headers: { Accept: FRAME_ACCEPT } });
-        await response.arrayBuffer();
-        if (response.ok) ok += 1;
+        frame = await readFrame(await fetchImpl(url, { credentials: 'same-origin', headers: { Accept: FRAME_ACCEPT }, priority }));
       } catch {
         // Cornerstone requests the frame itself and reports what fails.
       }
+      if (frame) kept += 1;
+      settle(url, frame);
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, urls.length) }, worker));
-  return ok;
+  return kept;
 }
 
 /** A hung series' preview: the shown slice drawn by the entry chunk, or null when it cannot be drawn exactly. */
 export type PreviewPromise = Promise<HTMLCanvasElement | null>;
 
-/** Fetches one frame and draws it as a preview; the response lands in the HTTP cache like the warmed ones. */
-async function fetchPreview(url: string, instance: DicomJsonInstance | undefined): PreviewPromise {
-  const response = await fetch(url, { credentials: 'same-origin', headers: { Accept: FRAME_ACCEPT } });
-  const buffer = await response.arrayBuffer();
-  if (!response.ok || !instance) return null;
-  const image = previewImage(instance, framePart(buffer, response.headers.get('Content-Type')));
+/** Fetches one frame, settles it in the store like the prefetched ones, and draws it as a preview. */
+async function fetchPreview(url: string, instance: DicomJsonInstance | undefined, store: FrameStore): PreviewPromise {
+  let frame: FramePart | null = null;
+  try {
+    frame = await readFrame(await fetch(url, { credentials: 'same-origin', headers: { Accept: FRAME_ACCEPT } }));
+  } finally {
+    store.settle(url, frame);
+  }
+  const image = frame && instance ? previewImage(instance, frame) : null;
   return image ? previewCanvas(image) : null;
 }
 
@@ -155,6 +196,7 @@ export function bootReading(root: HTMLElement, api: ApiClient = new ApiClient({ 
   const assignment = api.getAssignment(config.assignmentId);
   const metadata = new Map<string, Promise<DicomJsonInstance[]>>();
   const previews = new Map<string, PreviewPromise>();
+  const frames = new FrameStore();
   let mounted = false;
   const ready = assignment.then((a) => {
     const hung = HANGING.flatMap((hang) => {
@@ -171,11 +213,12 @@ export function bootReading(root: HTMLElement, api: ApiClient = new ApiClient({ 
         const built = buildSeriesStack(instances, { origin: window.location.origin, dicomwebBase: config.dicomwebBase, study: a.case.study_instance_uid, series: uid });
         const urls = built.imageIds.map((id) => id.replace(/^wadors:/, ''));
         const start = hang.start === 'middle' ? middleSliceIndex(urls.length) : 0;
+        frames.expect(urls);
         const sop = built.sopByImageId.get(built.imageIds[start] ?? '');
         const instance = instances.find((i) => firstString(i, TAG.SOPInstanceUID) === sop);
         return { urls, start, instance };
       });
-      const preview: PreviewPromise = stack.then(({ urls, start, instance }) => (urls[start] ? fetchPreview(urls[start], instance) : null)).catch(() => null);
+      const preview: PreviewPromise = stack.then(({ urls, start, instance }) => (urls[start] ? fetchPreview(urls[start], instance, frames) : null)).catch(() => null);
       previews.set(uid, preview);
       return stack;
     });
@@ -185,16 +228,20 @@ export function bootReading(root: HTMLElement, api: ApiClient = new ApiClient({ 
   ready.catch(() => undefined);
   void ready
     .then(async (pending) => {
-      const stacks = await Promise.all(pending);
-      // The shown slices are fetched by their previews; warm the rest behind them.
+      // A series whose metadata failed is left to the viewer, which reports it.
+      const stacks = (await Promise.allSettled(pending)).flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      // The shown slices are fetched by their previews; fetch the rest behind them.
       await Promise.all([...previews.values()]);
       const shown = new Set(stacks.map((s) => s.urls[s.start]));
-      await warmHttpCache(
+      await prefetchFrames(
         framePrefetchOrder(stacks).filter((url) => !shown.has(url)),
-        FRAME_CONCURRENCY,
+        (url, frame) => frames.settle(url, frame),
+        { priority: FRAME_PRIORITY },
       );
     })
-    .catch(() => undefined);
+    .catch(() => undefined)
+    // Whatever went wrong, nobody waits for a frame the boot will not fetch any more.
+    .finally(() => frames.stopWaiting());
   const previewsSettled = ready.then(
     () => Promise.all([...previews.values()]).then(() => undefined),
     () => undefined,
@@ -205,6 +252,7 @@ export function bootReading(root: HTMLElement, api: ApiClient = new ApiClient({ 
     previewsSettled,
     metadata: (uid) => metadata.get(uid),
     preview: (uid) => previews.get(uid),
+    frames,
     mount: () => {
       mounted = true;
     },

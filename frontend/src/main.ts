@@ -1,37 +1,17 @@
 import './ui/styles.css';
 import { bootReading, type Boot } from './boot';
 
-/**
- * The workspace's chunks (app.ts and what it imports: Cornerstone, vtk.js),
- * written in by the build (vite.config.ts, appChunkList); the placeholder
- * stays as it is outside a build.
- */
-const APP_CHUNKS = '__SR_APP_CHUNKS__';
-
 /** Longest the workspace's evaluation waits for the previews (ms). */
 const PREVIEW_WAIT_MS = 1500;
 
 /**
- * Has the browser download and compile the workspace's chunks now, without
- * evaluating them (rel=modulepreload), so that evaluation can wait.
- */
-function preloadWorkspace(): void {
-  if (!APP_CHUNKS.includes('.js')) return;
-  for (const file of APP_CHUNKS.split(',')) {
-    const link = document.createElement('link');
-    link.rel = 'modulepreload';
-    link.href = `${import.meta.env.BASE_URL}${file}`;
-    document.head.appendChild(link);
-  }
-}
-
-/**
- * The entry chunk stays small: it starts the page's requests (boot.ts) and
- * the viewer's download (Cornerstone and the workspace, most of the
- * JavaScript). Evaluating the viewer holds the main thread for hundreds of
- * milliseconds, so it starts once the boot has drawn its previews of the
- * shown slices (or after PREVIEW_WAIT_MS): Cornerstone needs the same
- * metadata and frames, so it loses little by waiting.
+ * The entry chunk stays small: it starts the page's requests (boot.ts) while
+ * the browser downloads and compiles the workspace (Cornerstone and vtk.js,
+ * most of the JavaScript), which the page's template names as modulepreload
+ * links (spinereview/core/frontend.py). Evaluating the viewer holds the main
+ * thread for hundreds of milliseconds, so it starts once the boot has drawn
+ * its previews of the shown slices (or after PREVIEW_WAIT_MS): Cornerstone
+ * needs the same metadata and frames, so it loses little by waiting.
  */
 function start(): void {
   const compareRoot = document.getElementById('viewer-root');
@@ -50,7 +30,6 @@ function start(): void {
     // Nothing to mount into: this bundle was included on another page.
     return;
   }
-  preloadWorkspace();
   let boot: Boot | null = null;
   try {
     boot = bootReading(root);

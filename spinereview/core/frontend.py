@@ -6,14 +6,26 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
+
+READING_MODULE = "src/app.ts"
+"""The reading workspace, imported dynamically by the entry (src/main.ts) once the previews are drawn."""
+COMPARE_MODULE = "src/compare/readerCompareApp.ts"
+"""The reader-vs-reader comparison page's module, imported dynamically by the entry."""
 
 
 @dataclass(frozen=True)
 class ViewerAssets:
     script: str
     styles: tuple[str, ...]
+    reading_chunks: tuple[str, ...] = ()
+    """The reading workspace's chunks (src/app.ts and every chunk it imports statically): the page has
+    the browser fetch and compile them (modulepreload) while the entry script is still on its way;
+    they are evaluated only when the entry imports them."""
+    compare_chunks: tuple[str, ...] = ()
+    """The same for the reader-vs-reader comparison."""
 
 
 def viewer_assets() -> ViewerAssets:
@@ -25,6 +37,25 @@ def viewer_assets() -> ViewerAssets:
     return _assets_from_manifest(str(manifest_path), modified_ns)
 
 
+def static_import_closure(manifest: dict[str, Any], module: str) -> list[str]:
+    """The files of `module`'s chunk and of every chunk it imports statically, transitively, in
+    import order, without entry chunks (the page loads those itself); [] if the build has no such module."""
+    files: list[str] = []
+    seen: set[str] = set()
+
+    def visit(key: str) -> None:
+        item = manifest.get(key)
+        if key in seen or not isinstance(item, dict) or item.get("isEntry"):
+            return
+        seen.add(key)
+        files.append(item["file"])
+        for imported in item.get("imports", []):
+            visit(imported)
+
+    visit(module)
+    return files
+
+
 @lru_cache(maxsize=4)
 def _assets_from_manifest(manifest_path: str, modified_ns: int) -> ViewerAssets:
     """Parsed once per build: the cache key includes the manifest's modification time."""
@@ -33,4 +64,9 @@ def _assets_from_manifest(manifest_path: str, modified_ns: int) -> ViewerAssets:
     if entry is None:
         raise RuntimeError(f"{manifest_path} names no entry point")
     prefix = f"{settings.STATIC_URL}viewer/"
-    return ViewerAssets(script=prefix + entry["file"], styles=tuple(prefix + css for css in entry.get("css", [])))
+    return ViewerAssets(
+        script=prefix + entry["file"],
+        styles=tuple(prefix + css for css in entry.get("css", [])),
+        reading_chunks=tuple(prefix + f for f in static_import_closure(manifest, READING_MODULE)),
+        compare_chunks=tuple(prefix + f for f in static_import_closure(manifest, COMPARE_MODULE)),
+    )

@@ -1,6 +1,8 @@
-import { init as csInit, isCornerstoneInitialized } from '@cornerstonejs/core';
+import { init as csInit, isCornerstoneInitialized, metaData } from '@cornerstonejs/core';
 import { init as csToolsInit } from '@cornerstonejs/tools';
 import dicomImageLoader from '@cornerstonejs/dicom-image-loader';
+import { BOOT_FRAMES_PRIORITY, bootFrameData, type CompressedFrameData } from './frameRegistry';
+import type { FramePart } from './preview';
 
 let initPromise: Promise<void> | null = null;
 
@@ -21,4 +23,15 @@ export function initCornerstone(): Promise<void> {
     csToolsInit();
   })();
   return initPromise;
+}
+
+/**
+ * Has Cornerstone's WADO-RS loader decode the frames the boot received
+ * instead of requesting them again (viewer/frameRegistry.ts); the returned
+ * function removes the provider.
+ */
+export function registerBootFrames(take: (url: string) => FramePart | undefined): () => void {
+  const provider = (type: string, query: unknown): CompressedFrameData | undefined => bootFrameData(type, query, take);
+  metaData.addProvider(provider, BOOT_FRAMES_PRIORITY);
+  return () => metaData.removeProvider(provider);
 }

@@ -2,6 +2,9 @@ import { Enums, imageLoader, type RenderingEngine, type Types } from '@cornersto
 import { h } from '../ui/dom';
 import { middleSliceIndex } from './geometry';
 
+/** Longest a slice's load waits for the boot's request of its frame before requesting it itself (ms). */
+const FRAME_WAIT_MS = 5000;
+
 /**
  * One viewport with its header (series description, slice n/N, level), a
  * loading bar, an error line, the window/level readout, and an SVG layer for
@@ -28,6 +31,8 @@ export class SeriesPanel {
   imageIds: string[] = [];
   /** resolves once every slice is in the cache (or failed) */
   loaded: Promise<void> = Promise.resolve();
+  /** When the page's boot is fetching a slice's frame: a promise that settles when that request ends. */
+  frameArrival: (imageId: string) => Promise<void> | undefined = () => undefined;
   private readonly sliceListeners = new Set<(index: number) => void>();
 
   constructor(role: string, heading: string) {
@@ -182,16 +187,26 @@ export class SeriesPanel {
     this.loaded = this.prefetch(imageIds, index);
   }
 
-  /** Loads every slice into the cache so scrolling is instant. */
+  /**
+   * Loads every slice into the cache so scrolling is instant. A slice whose
+   * frame the page's boot is still fetching (`frameArrival`) is loaded once
+   * that request ends (Cornerstone then decodes the boot's bytes, not a second
+   * download), or after FRAME_WAIT_MS at the latest.
+   */
   private async prefetch(imageIds: string[], shownIndex: number): Promise<void> {
     let done = 1;
     let failed = 0;
     this.setProgress(done, imageIds.length);
     const others = imageIds.filter((_, i) => i !== shownIndex);
+    const arrival = (imageId: string): Promise<void> => {
+      const pending = this.frameArrival(imageId);
+      if (!pending) return Promise.resolve();
+      return Promise.race([pending, new Promise<void>((resolve) => window.setTimeout(resolve, FRAME_WAIT_MS))]);
+    };
     await Promise.all(
       others.map((imageId) =>
-        imageLoader
-          .loadAndCacheImage(imageId, { priority: 0, requestType: Enums.RequestType.Prefetch })
+        arrival(imageId)
+          .then(() => imageLoader.loadAndCacheImage(imageId, { priority: 0, requestType: Enums.RequestType.Prefetch }))
           .catch(() => {
             failed += 1;
           })
