@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,43 @@ def assignment_get(*, user: User, assignment_id: uuid.UUID | str) -> Assignment:
         return assignment_list(user=user).prefetch_related("case__case_series__series").get(pk=assignment_id)
     except (Assignment.DoesNotExist, ValueError, ValidationError):  # ValidationError: not a UUID
         raise NotFoundError("No such assignment in your worklist") from None
+
+
+HANGING_START = {"sagittal_t2": "middle", "sagittal_t1": "middle", "axial_t2": "first"}
+"""The series roles the reading page hangs, and the slice each opens on (frontend/src/viewer/hanging.ts)."""
+
+
+@dataclass(frozen=True)
+class HungSeriesPreload:
+    """What the reading page has the browser fetch while it parses the HTML, for one hung series."""
+
+    role: str
+    metadata_url: str
+    frame_url: str | None
+    """The frame of the slice the viewer opens the series on (its preview); None when the slices' order
+    in space is not known here (a slice without a position: the viewer then orders by InstanceNumber)."""
+
+
+def reading_page_preloads(*, assignment: Assignment, dicomweb_base: str = "/dicomweb") -> list[HungSeriesPreload]:
+    """The hung series' metadata and shown-slice frame URLs of an assignment fetched with ``assignment_get``.
+    The shown slice is the viewer's (frontend/src/viewer/geometry.ts, sortImageIdsBySliceNormal and
+    middleSliceIndex): slices in order along the normal, the middle one (the lower for an even count) or the
+    first; a wrong guess costs one unused request, never a wrong image (the viewer fetches its own choice)."""
+    study_uid = assignment.case.dicom_study.study_instance_uid
+    preloads = []
+    for case_series in assignment.case.case_series.all():
+        start = HANGING_START.get(case_series.role)
+        if start is None:
+            continue
+        series = case_series.series
+        base = f"{dicomweb_base}/studies/{study_uid}/series/{series.series_instance_uid}"
+        slices = list(series.instances.order_by("slice_position_mm", "instance_number").values_list("sop_instance_uid", "slice_position_mm"))
+        frame_url = None
+        if slices and all(position is not None for _, position in slices):
+            index = 0 if start == "first" else (len(slices) - 1) // 2
+            frame_url = f"{base}/instances/{slices[index][0]}/frames/1"
+        preloads.append(HungSeriesPreload(role=case_series.role, metadata_url=f"{base}/metadata", frame_url=frame_url))
+    return preloads
 
 
 def assignment_for_write(*, user: User, assignment_id: uuid.UUID | str) -> Assignment:

@@ -36,7 +36,8 @@ def reading_page(request: HttpRequest, assignment_id: str) -> HttpResponse:
         assignment = selectors.assignment_get(user=request.user, assignment_id=assignment_id)  # type: ignore[arg-type]
     except NotFoundError:
         raise Http404("No such assignment in your worklist") from None
-    return render(request, "studies/reading.html", {"assignment": assignment, "assets": viewer_assets()})
+    context = {"assignment": assignment, "assets": viewer_assets(), "preloads": selectors.reading_page_preloads(assignment=assignment)}
+    return render(request, "studies/reading.html", context)
 
 
 def _supervised_or_404(request: HttpRequest, slug: str) -> ReaderStudy:

@@ -4,16 +4,20 @@ lead in the browser or over the API, all or nothing, audited; bad requests chang
 from __future__ import annotations
 
 import io
+import json
+import re
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pydicom
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from spinereview.imaging.services import ImportSource
 from spinereview.studies.models import AuditEvent, Case, CaseSeries, StudyMembership
-from spinereview.studies.selectors import series_role_suggest
+from spinereview.studies.selectors import reading_page_preloads, series_role_suggest
 from spinereview.studies.serializers import assignment_detail_payload
 from spinereview.studies.services import assignment_create, audit_verify, cases_import
 from spinereview.studies.services.audit import audit_replay
@@ -171,3 +175,60 @@ def test_case_page_for_lead_and_adjudicator(world: dict[str, Any]) -> None:
     assert _roles(case)[4] == "axial_t2"
     assert StudyMembership.objects.filter(reader_study=study).count() == 3
     assert CaseSeries.objects.filter(case=case, role="axial_t2").count() == 1
+
+
+def _viewer_order(series: Any) -> list[str]:
+    """The viewer's slice order (frontend/src/viewer/geometry.ts): along row x column cosines of the slices."""
+    instances = list(series.instances.all())
+    iop = np.array(instances[0].dicom_json["00200037"]["Value"], dtype=float)
+    normal = np.cross(iop[:3], iop[3:])
+    return [i.sop_instance_uid for i in sorted(instances, key=lambda i: float(np.dot(i.dicom_json["00200032"]["Value"], normal)))]
+
+
+def test_reading_page_preloads_the_metadata_and_the_shown_slice_of_each_hung_series(tmp_path: Path) -> None:
+    study = make_reader_study()
+    reader = make_user(username="reader")
+    make_membership(reader_study=study, user=reader, role="reader")
+    sources = [_slice(series=2, z=z, orientation=SAGITTAL, description="SAG T2", tr="3500", te="100") for z in (2, 0, 3, 1)]
+    sources += [_slice(series=3, z=z, orientation=AXIAL, description="t2_tse_tra", tr=None, te=None) for z in (5, 3, 4)]
+    sources += [_slice(series=5, z=z, orientation=AXIAL, description="ax t1", tr="600", te="9") for z in (0, 1)]
+    cases_import(sources=sources, reader_study=study)
+    case = Case.objects.get(reader_study=study)
+    assignment = assignment_create(case=case, reader=reader)
+    series = {cs.role: cs.series for cs in case.case_series.select_related("series")}
+    study_uid = case.dicom_study.study_instance_uid
+    sagittal, axial = _viewer_order(series["sagittal_t2"]), _viewer_order(series["axial_t2"])
+
+    (tmp_path / ".vite").mkdir()
+    (tmp_path / ".vite" / "manifest.json").write_text(json.dumps({"src/main.ts": {"file": "assets/main.js", "isEntry": True}}))
+    client = Client()
+    client.force_login(reader)
+    with override_settings(FRONTEND_DIST_DIR=tmp_path):
+        page = client.get(f"/reading/{assignment.pk}/").content.decode()
+    preloads = re.findall(r'<link rel="preload" as="fetch" crossorigin="anonymous" href="([^"]+)">', page)
+    base = f"/dicomweb/studies/{study_uid}/series"
+    sag, ax = series["sagittal_t2"].series_instance_uid, series["axial_t2"].series_instance_uid
+    assert sorted(preloads) == sorted(
+        [
+            f"/api/v1/assignments/{assignment.pk}/",
+            f"{base}/{sag}/metadata",
+            f"{base}/{sag}/instances/{sagittal[1]}/frames/1",  # the middle of 4: the lower one
+            f"{base}/{ax}/metadata",
+            f"{base}/{ax}/instances/{axial[0]}/frames/1",
+        ]
+    )
+    # the series without a hanging role is not fetched
+    assert series["other"].series_instance_uid not in page
+
+
+def test_reading_page_preloads_no_frame_when_a_slice_has_no_position() -> None:
+    study = make_reader_study()
+    reader = make_user(username="reader")
+    make_membership(reader_study=study, user=reader, role="reader")
+    cases_import(sources=[_slice(series=2, z=z, orientation=SAGITTAL, description="SAG T2", tr="3500", te="100") for z in (0, 1, 2)], reader_study=study)
+    case = Case.objects.get(reader_study=study)
+    sagittal = case.case_series.get().series
+    sagittal.instances.update(slice_position_mm=None)
+    preloads = reading_page_preloads(assignment=assignment_create(case=case, reader=reader))
+    assert [(p.role, p.frame_url) for p in preloads] == [("sagittal_t2", None)]
+    assert preloads[0].metadata_url.endswith(f"/series/{sagittal.series_instance_uid}/metadata")
