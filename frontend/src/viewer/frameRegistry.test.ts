@@ -20,9 +20,15 @@ function store(entries: Record<string, FramePart>): { take: (url: string) => Fra
 
 describe('bootFrameData', () => {
   it("answers the loader's compressedFrameData query for a wadors image id with the boot's frame, once", () => {
-    const body = new Uint8Array([1, 2, 3, 4]);
+    // the part at an odd offset of its response, as a multipart body puts it
+    const body = new Uint8Array([9, 1, 2, 3, 4, 9]).subarray(1, 5);
     const s = store({ [URL_]: { body, transferSyntax: '1.2.840.10008.1.2.1' } });
-    expect(bootFrameData(COMPRESSED_FRAME_DATA, `wadors:${URL_}`, s.take)).toEqual({ pixelData: body, transferSyntaxUid: '1.2.840.10008.1.2.1' });
+    const data = bootFrameData(COMPRESSED_FRAME_DATA, `wadors:${URL_}`, s.take);
+    expect(data?.transferSyntaxUid).toBe('1.2.840.10008.1.2.1');
+    expect([...(data?.pixelData ?? [])]).toEqual([1, 2, 3, 4]);
+    // in a buffer of its own: the decoders view the buffer from byteOffset
+    expect(data?.pixelData.byteOffset).toBe(0);
+    expect(data?.pixelData.buffer.byteLength).toBe(4);
     // handed over: a second load of the same image goes to the network
     expect(bootFrameData(COMPRESSED_FRAME_DATA, `wadors:${URL_}`, s.take)).toBeUndefined();
   });

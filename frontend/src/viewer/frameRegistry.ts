@@ -37,5 +37,7 @@ export function bootFrameData(type: string, imageId: unknown, take: (url: string
   if (type !== COMPRESSED_FRAME_DATA || typeof imageId !== 'string' || !imageId.startsWith(WADORS)) return undefined;
   const frame = take(imageId.slice(WADORS.length));
   if (!frame?.transferSyntax || frame.body.length === 0) return undefined;
-  return { pixelData: frame.body, transferSyntaxUid: frame.transferSyntax };
+  // Its own buffer, as the loader's multipart split gives it: the decoders view the buffer from the
+  // array's byteOffset, and the part sits at any offset of the response.
+  return { pixelData: frame.body.slice(), transferSyntaxUid: frame.transferSyntax };
 }
