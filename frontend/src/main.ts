@@ -1,5 +1,6 @@
 import './ui/styles.css';
 import { bootReading, type Boot } from './boot';
+import { startDecodeWorkers } from './viewer/decodeWorkers';
 
 /** Longest the workspace's evaluation waits for the previews (ms). */
 const PREVIEW_WAIT_MS = 1500;
@@ -38,7 +39,12 @@ function start(): void {
   }
   const previews = boot ? Promise.race([boot.previewsSettled, new Promise<void>((resolve) => window.setTimeout(resolve, PREVIEW_WAIT_MS))]) : Promise.resolve();
   previews
-    .then(() => import('./app'))
+    .then(() => {
+      // After the previews (their decoding and drawing would share the cores with the workers'
+      // compiling), while the workspace evaluates.
+      startDecodeWorkers();
+      return import('./app');
+    })
     .then(({ mountReadingViewer }) => mountReadingViewer(root, boot))
     .catch((err: unknown) => {
       const message = err instanceof Error ? err.message : String(err);

@@ -1,8 +1,12 @@
-import { init as csInit, isCornerstoneInitialized, metaData } from '@cornerstonejs/core';
+import { getWebWorkerManager, init as csInit, isCornerstoneInitialized, metaData } from '@cornerstonejs/core';
 import { init as csToolsInit } from '@cornerstonejs/tools';
 import dicomImageLoader from '@cornerstonejs/dicom-image-loader';
+import { decodeWorkerCount, takeDecodeWorker } from './decodeWorkers';
 import { BOOT_FRAMES_PRIORITY, bootFrameData, type CompressedFrameData } from './frameRegistry';
 import type { FramePart } from './preview';
+
+/** The worker name the DICOM image loader registers and decodes with (its init.js). */
+const DECODE_WORKER_NAME = 'dicomImageLoader';
 
 let initPromise: Promise<void> | null = null;
 
@@ -15,11 +19,11 @@ export function initCornerstone(): Promise<void> {
   if (initPromise) return initPromise;
   initPromise = (async () => {
     if (!isCornerstoneInitialized()) csInit();
-    // Small uncompressed frames: a couple of decode workers are plenty and
-    // leave cores for rendering on modest reading-room machines; two at least,
-    // so a series' frames decode while the first image renders.
-    const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency || 2 : 2;
-    dicomImageLoader.init({ maxWebWorkers: Math.max(2, Math.min(cores - 1, 3)) });
+    // The loader's decode workers, started by the entry chunk (viewer/decodeWorkers.ts), registered
+    // under the loader's name first: the loader's init then keeps them (and says so in the console).
+    const workers = decodeWorkerCount();
+    getWebWorkerManager().registerWorker(DECODE_WORKER_NAME, takeDecodeWorker, { maxWorkerInstances: workers });
+    dicomImageLoader.init({ maxWebWorkers: workers });
     csToolsInit();
   })();
   return initPromise;
