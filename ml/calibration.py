@@ -129,9 +129,7 @@ def fit_logit_offsets(samples: CalibrationSamples, groups: Iterable[Sequence[int
     open_logits = samples.open_pixels
     offsets = np.zeros(samples.classes, dtype=np.float64)
     before = counts = _counts(open_logits, offsets, samples.fixed)
-    for iteration in range(ITERATIONS):
-        if iteration:
-            counts = _counts(open_logits, offsets, samples.fixed)
+    for _ in range(ITERATIONS):
         for group in fitted:
             true = int(samples.true[group].sum())
             if true == 0:
@@ -139,7 +137,8 @@ def fit_logit_offsets(samples: CalibrationSamples, groups: Iterable[Sequence[int
             predicted = int(counts[group].sum())
             step = 0.5 * math.log((true + 1) / (predicted + 1))
             offsets[group] = np.clip(offsets[group] + np.clip(step, -0.5, 0.5), -BOUND, BOUND)
-    after = _counts(open_logits, offsets, samples.fixed)
+        counts = _counts(open_logits, offsets, samples.fixed)
+    after = counts
     return CalibrationFit(
         offsets=[float(v) for v in offsets],
         groups=fitted,

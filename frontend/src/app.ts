@@ -1,7 +1,7 @@
 import { cache, getEnabledElementByViewportId, RenderingEngine, Enums as CoreEnums, type Types } from '@cornerstonejs/core';
 import dicomImageLoader from '@cornerstonejs/dicom-image-loader';
 import { ApiClient, readCookie } from './api/client';
-import { buildSeriesStack, fetchSeriesMetadata, type SeriesStack } from './api/dicomweb';
+import { buildSeriesStack, fetchSeriesMetadata, frameUrlOf, type SeriesStack } from './api/dicomweb';
 import { readMountConfig, type Boot, type MountConfig } from './boot';
 import type { Assignment, Measurement, Series } from './api/types';
 import { ComparePanel } from './compare/ComparePanel';
@@ -198,7 +198,10 @@ export async function mountReadingViewer(root: HTMLElement, boot: Boot | null = 
     if (boot) {
       const { frames } = boot;
       unregisterBootFrames = registerBootFrames((url) => frames.take(url));
-      for (const part of parts.values()) part.panel.frameArrival = (imageId) => frames.settled(imageId.replace(/^wadors:/, ''));
+      for (const part of parts.values()) part.panel.frameArrival = (imageId) => {
+          const url = frameUrlOf(imageId);
+          return url === null ? undefined : frames.settled(url);
+        };
     }
     performance.mark('sr:cornerstone-init');
     engine = new RenderingEngine(RENDERING_ENGINE_ID);

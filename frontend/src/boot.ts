@@ -16,7 +16,7 @@
  * No Cornerstone import here: this module must stay small.
  */
 import { ApiClient } from './api/client';
-import { buildSeriesStack, fetchSeriesMetadata, firstString, TAG, type DicomJsonInstance } from './api/dicomweb';
+import { buildSeriesStack, fetchSeriesMetadata, firstString, frameUrlOf, TAG, type DicomJsonInstance } from './api/dicomweb';
 import type { Assignment } from './api/types';
 import { middleSliceIndex } from './viewer/geometry';
 import { HANGING } from './viewer/hanging';
@@ -211,7 +211,7 @@ export function bootReading(root: HTMLElement, api: ApiClient = new ApiClient({ 
     const stacks = hung.map(({ hang, uid }) => {
       const stack = metadata.get(uid)!.then((instances) => {
         const built = buildSeriesStack(instances, { origin: window.location.origin, dicomwebBase: config.dicomwebBase, study: a.case.study_instance_uid, series: uid });
-        const urls = built.imageIds.map((id) => id.replace(/^wadors:/, ''));
+        const urls = built.imageIds.map((id) => frameUrlOf(id) ?? id);
         const start = hang.start === 'middle' ? middleSliceIndex(urls.length) : 0;
         frames.expect(urls);
         const sop = built.sopByImageId.get(built.imageIds[start] ?? '');

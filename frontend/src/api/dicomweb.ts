@@ -87,10 +87,18 @@ export function spatialOrder(slices: ReadonlyArray<{ sop: string; ipp: number[] 
   return keyed.map((k) => k.sop);
 }
 
+/** The scheme of the WADO-RS image ids: the DICOM image loader's wadors loader. */
+const WADORS_SCHEME = 'wadors:';
+
+/** The WADO-RS frame URL of a `wadors:` image id; null for an image id of another scheme. */
+export function frameUrlOf(imageId: string): string | null {
+  return imageId.startsWith(WADORS_SCHEME) ? imageId.slice(WADORS_SCHEME.length) : null;
+}
+
 /** The WADO-RS frame URL Cornerstone fetches (prefixed with "wadors:"). */
 export function frameImageId(origin: string, dicomwebBase: string, study: string, series: string, sop: string): string {
   const base = dicomwebBase.replace(/\/+$/, '');
-  return `wadors:${origin}${base}/studies/${study}/series/${series}/instances/${sop}/frames/1`;
+  return `${WADORS_SCHEME}${origin}${base}/studies/${study}/series/${series}/instances/${sop}/frames/1`;
 }
 
 /**

@@ -12,6 +12,7 @@
  * No Cornerstone import here (the provider is registered by viewer/init.ts),
  * so the answer can be unit-tested.
  */
+import { frameUrlOf } from '../api/dicomweb';
 import type { FramePart } from './preview';
 
 /** MetadataModules.COMPRESSED_FRAME_DATA of @cornerstonejs/metadata. */
@@ -19,8 +20,6 @@ export const COMPRESSED_FRAME_DATA = 'compressedFrameData';
 
 /** Above Cornerstone's own providers (priority 0 and below): answered only for the boot's frames. */
 export const BOOT_FRAMES_PRIORITY = 1000;
-
-const WADORS = 'wadors:';
 
 export interface CompressedFrameData {
   pixelData: Uint8Array;
@@ -34,8 +33,9 @@ export interface CompressedFrameData {
  * requests it, as without the boot).
  */
 export function bootFrameData(type: string, imageId: unknown, take: (url: string) => FramePart | undefined): CompressedFrameData | undefined {
-  if (type !== COMPRESSED_FRAME_DATA || typeof imageId !== 'string' || !imageId.startsWith(WADORS)) return undefined;
-  const frame = take(imageId.slice(WADORS.length));
+  const url = type === COMPRESSED_FRAME_DATA && typeof imageId === 'string' ? frameUrlOf(imageId) : null;
+  if (url === null) return undefined;
+  const frame = take(url);
   if (!frame?.transferSyntax || frame.body.length === 0) return undefined;
   // Its own buffer, as the loader's multipart split gives it: the decoders view the buffer from the
   // array's byteOffset, and the part sits at any offset of the response.
