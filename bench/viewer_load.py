@@ -27,7 +27,8 @@ What it does (a report, not a test):
     npm --prefix frontend run build      # the bundle served is frontend/dist
     .venv/bin/python bench/viewer_load.py [--runs 7] [--out var/bench-viewer] [--trace trace.json]
 
---trace writes a Chromium performance trace (chrome://tracing / Perfetto) of one cold load.
+--trace writes a Chromium performance trace (chrome://tracing / Perfetto) of one cold load, --cpu-profile
+a JavaScript CPU profile of one (sampled every 0.25 ms; DevTools' Performance panel opens it).
 """
 
 from __future__ import annotations
@@ -156,10 +157,13 @@ WATERFALL = """
   const marks = performance.getEntriesByType('mark').map((m) => ({ name: 'mark ' + m.name, initiator: '', start: m.startTime, end: m.startTime, bytes: 0 }));
   const nav = performance.getEntriesByType('navigation')[0];
   const page = nav ? [{ name: 'page ' + nav.name, initiator: 'navigation', start: nav.requestStart, end: nav.responseEnd, bytes: nav.transferSize }] : [];
+  // The document's own milestones: module scripts run after parsing, before DOMContentLoaded.
+  const milestones = nav ? [['domInteractive', nav.domInteractive], ['DOMContentLoaded', nav.domContentLoadedEventStart]]
+    .map(([name, at]) => ({ name: 'document ' + name, initiator: '', start: at, end: at, bytes: 0 })) : [];
   const resources = performance.getEntriesByType('resource').map((e) => ({
     name: e.name, initiator: e.initiatorType, start: e.startTime, end: e.responseEnd, bytes: e.transferSize,
   }));
-  return [...page, ...resources, ...marks].sort((a, b) => a.start - b.start);
+  return [...page, ...milestones, ...resources, ...marks].sort((a, b) => a.start - b.start);
 }
 """
 
@@ -287,6 +291,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="scratch folder (default: a temporary one, removed after)")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--trace", type=Path, help="write a Chromium performance trace of one extra cold load here")
+    parser.add_argument(
+        "--cpu-profile", type=Path, help="write a JavaScript CPU profile (.cpuprofile, DevTools' Performance panel) of one extra cold load here"
+    )
     parser.add_argument("--json", type=Path, help="write the medians here")
     parser.add_argument("--waterfall", action="store_true", help="print the requests of one extra cold load (start, end, initiator)")
     args = parser.parse_args()
@@ -350,6 +357,17 @@ def main() -> None:
                 page = ctx.new_page()
                 _load(page, url)
                 _print_waterfall(page.evaluate(WATERFALL), base)
+                ctx.close()
+            if args.cpu_profile:
+                ctx = browser.new_context(storage_state=state, viewport=viewport)
+                ctx.add_init_script(PROBE)
+                page = ctx.new_page()
+                cdp = ctx.new_cdp_session(page)
+                cdp.send("Profiler.enable")
+                cdp.send("Profiler.setSamplingInterval", {"interval": 250})
+                cdp.send("Profiler.start")
+                _load(page, url)
+                args.cpu_profile.write_text(json.dumps(cdp.send("Profiler.stop")["profile"]))
                 ctx.close()
             if args.trace:
                 ctx = browser.new_context(storage_state=state, viewport=viewport)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { FRAME_ACCEPT, framePrefetchOrder, prefetchFrames, readMountConfig } from './boot';
+import type { Assignment } from './api/types';
+import { bootPlanOf, FRAME_ACCEPT, framePrefetchOrder, parseBootPlan, prefetchFrames, readMountConfig } from './boot';
 
 describe('framePrefetchOrder', () => {
   it('puts every series first shown slice first, then works outward, the series taking turns', () => {
@@ -94,5 +95,59 @@ describe('readMountConfig', () => {
   it('defaults the API and DICOMweb bases', () => {
     const root = { dataset: { assignmentId: 'abc' } } as unknown as HTMLElement;
     expect(readMountConfig(root)).toEqual({ assignmentId: 'abc', apiBase: '/api/v1', dicomwebBase: '/dicomweb' });
+  });
+});
+
+describe('parseBootPlan', () => {
+  const page = {
+    case_label: 'Case 007',
+    study_instance_uid: '2.25.1',
+    series: [
+      { role: 'sagittal_t2', series_instance_uid: '2.25.2', description: 'SAG T2' },
+      { role: 'axial_t2', series_instance_uid: '2.25.3', description: '' },
+    ],
+  };
+
+  it("reads the template's JSON into the boot's names", () => {
+    expect(parseBootPlan(JSON.stringify(page))).toEqual({
+      caseLabel: 'Case 007',
+      studyInstanceUid: '2.25.1',
+      series: [
+        { role: 'sagittal_t2', seriesInstanceUid: '2.25.2', description: 'SAG T2' },
+        { role: 'axial_t2', seriesInstanceUid: '2.25.3', description: '' },
+      ],
+    });
+  });
+
+  it.each([
+    ['no element', undefined],
+    ['empty', ''],
+    ['not JSON', '{"case_label": '],
+    ['not an object', '[1, 2]'],
+    ['null', 'null'],
+    ['no study', JSON.stringify({ ...page, study_instance_uid: '' })],
+    ['series not a list', JSON.stringify({ ...page, series: {} })],
+    ['a series without its UID', JSON.stringify({ ...page, series: [{ role: 'axial_t2', description: 'x' }] })],
+    ['a series of the wrong type', JSON.stringify({ ...page, series: ['2.25.3'] })],
+    ['a label of the wrong type', JSON.stringify({ ...page, case_label: 7 })],
+  ])('gives null for a plan that is missing or malformed (%s): the boot then waits for the assignment', (_, text) => {
+    expect(parseBootPlan(text)).toBeNull();
+  });
+});
+
+describe('bootPlanOf', () => {
+  it("takes the case, study and series of the assignment's API response", () => {
+    const assignment = {
+      case: {
+        label: 'Case 001',
+        study_instance_uid: '2.25.9',
+        series: [{ role: 'axial_t2', series_instance_uid: '2.25.10', description: 'AX T2', num_instances: 3, ai_segmentation: null }],
+      },
+    } as unknown as Assignment;
+    expect(bootPlanOf(assignment)).toEqual({
+      caseLabel: 'Case 001',
+      studyInstanceUid: '2.25.9',
+      series: [{ role: 'axial_t2', seriesInstanceUid: '2.25.10', description: 'AX T2' }],
+    });
   });
 });

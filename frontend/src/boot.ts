@@ -41,6 +41,51 @@ export function readMountConfig(root: HTMLElement): MountConfig {
   };
 }
 
+/**
+ * What the boot needs to draw its previews: the case, the study and the
+ * series the page hangs. The page names them (#sr-boot-plan, written by the
+ * reading page's template), so the previews start when the entry runs rather
+ * than when the assignment's API response, the page's slowest, arrives.
+ */
+export interface BootPlan {
+  caseLabel: string;
+  studyInstanceUid: string;
+  series: Array<{ role: string; seriesInstanceUid: string; description: string }>;
+}
+
+const isString = (v: unknown): v is string => typeof v === 'string';
+
+/** The page's boot plan (the JSON of #sr-boot-plan), or null when it is missing or not of the expected shape. */
+export function parseBootPlan(text: string | null | undefined): BootPlan | null {
+  if (!text) return null;
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof data !== 'object' || data === null) return null;
+  const { case_label: caseLabel, study_instance_uid: studyInstanceUid, series } = data as Record<string, unknown>;
+  if (!isString(caseLabel) || !isString(studyInstanceUid) || !studyInstanceUid || !Array.isArray(series)) return null;
+  const parsed: BootPlan['series'] = [];
+  for (const item of series as unknown[]) {
+    if (typeof item !== 'object' || item === null) return null;
+    const { role, series_instance_uid: uid, description } = item as Record<string, unknown>;
+    if (!isString(role) || !isString(uid) || !uid || !isString(description)) return null;
+    parsed.push({ role, seriesInstanceUid: uid, description });
+  }
+  return { caseLabel, studyInstanceUid, series: parsed };
+}
+
+/** The boot plan of an assignment's API response (a page without one of its own). */
+export function bootPlanOf(a: Assignment): BootPlan {
+  return {
+    caseLabel: a.case.label,
+    studyInstanceUid: a.case.study_instance_uid,
+    series: a.case.series.map((s) => ({ role: s.role, seriesInstanceUid: s.series_instance_uid, description: s.description })),
+  };
+}
+
 /** The Accept header of Cornerstone's WADO-RS frame loader: a cached response is reused only for the same request. */
 export const FRAME_ACCEPT = 'multipart/related; type=application/octet-stream; transfer-syntax=*';
 
@@ -70,6 +115,13 @@ export interface Boot {
   mount(): void;
   /** resolves once every preview is drawn or given up (never rejects) */
   previewsSettled: Promise<void>;
+  /**
+   * Lets the boot request the hung series' other frames once the previews
+   * are drawn (the entry calls it after asking for the workspace's chunks,
+   * whose download matters more: issuing some forty requests holds the main
+   * thread for tens of milliseconds).
+   */
+  fetchRemainingFrames(): void;
 }
 
 /**
@@ -153,16 +205,16 @@ async function fetchPreview(url: string, instance: DicomJsonInstance | undefined
  * The page's layout until the viewer mounts: the viewports (each with its
  * preview once drawn) and an empty sidebar, the same boxes the viewer builds.
  */
-function renderSkeleton(root: HTMLElement, a: Assignment, previews: Map<string, PreviewPromise>, mounted: () => boolean): void {
+function renderSkeleton(root: HTMLElement, plan: BootPlan, previews: Map<string, PreviewPromise>, mounted: () => boolean): void {
   const top = Math.max(0, root.getBoundingClientRect().top + window.scrollY);
   root.style.setProperty('--sr-top', `${Math.round(top)}px`);
   root.classList.add('sr-root');
   const sections: HTMLElement[] = [];
   for (const hang of HANGING) {
-    const series = a.case.series.find((s) => s.role === hang.seriesRole);
+    const series = plan.series.find((s) => s.role === hang.seriesRole);
     if (!series && !hang.always) continue;
     const body = h('div', { class: 'sr-vp-body' });
-    const preview = series ? previews.get(series.series_instance_uid) : undefined;
+    const preview = series ? previews.get(series.seriesInstanceUid) : undefined;
     void preview?.then((canvas) => {
       if (canvas && !mounted()) body.append(canvas);
     });
@@ -179,7 +231,7 @@ function renderSkeleton(root: HTMLElement, a: Assignment, previews: Map<string, 
     h(
       'div',
       { class: 'sr-app sr-skeleton' },
-      h('div', { class: 'sr-topbar' }, h('span', { class: 'sr-case' }, a.case.label)),
+      h('div', { class: 'sr-topbar' }, h('span', { class: 'sr-case' }, plan.caseLabel)),
       h('div', { class: 'sr-toolbar' }),
       h('div', { class: 'sr-main' }, h('div', { class: `sr-viewports sr-viewports-${sections.length}` }, ...sections), h('aside', { class: 'sr-sidebar' })),
     ),
@@ -189,28 +241,38 @@ function renderSkeleton(root: HTMLElement, a: Assignment, previews: Map<string, 
 /**
  * Starts the assignment, metadata and frame requests, draws each hung
  * series' shown slice as a preview in a skeleton of the page (until the
- * viewer mounts); throws only for a page without an assignment id.
+ * viewer mounts); throws only for a page without an assignment id. The hung
+ * series are the page's boot plan's (`plan`, read from #sr-boot-plan when not
+ * given), else the assignment's once it arrives.
  */
-export function bootReading(root: HTMLElement, api: ApiClient = new ApiClient({ apiBase: root.dataset.apiBase || '/api/v1', csrfToken: () => null })): Boot {
+export function bootReading(
+  root: HTMLElement,
+  api: ApiClient = new ApiClient({ apiBase: root.dataset.apiBase || '/api/v1', csrfToken: () => null }),
+  plan: BootPlan | null = parseBootPlan(root.ownerDocument.getElementById('sr-boot-plan')?.textContent),
+): Boot {
   const config = readMountConfig(root);
   const assignment = api.getAssignment(config.assignmentId);
   const metadata = new Map<string, Promise<DicomJsonInstance[]>>();
   const previews = new Map<string, PreviewPromise>();
   const frames = new FrameStore();
   let mounted = false;
-  const ready = assignment.then((a) => {
+  let fetchRemainingFrames = (): void => undefined;
+  const remainingAllowed = new Promise<void>((resolve) => {
+    fetchRemainingFrames = resolve;
+  });
+  const ready = (plan ? Promise.resolve(plan) : assignment.then(bootPlanOf)).then((hungPlan) => {
     const hung = HANGING.flatMap((hang) => {
-      const series = a.case.series.find((s) => s.role === hang.seriesRole);
-      return series ? [{ hang, uid: series.series_instance_uid }] : [];
+      const series = hungPlan.series.find((s) => s.role === hang.seriesRole);
+      return series ? [{ hang, uid: series.seriesInstanceUid }] : [];
     });
     for (const { uid } of hung) {
-      const p = fetchSeriesMetadata(config.dicomwebBase, a.case.study_instance_uid, uid);
+      const p = fetchSeriesMetadata(config.dicomwebBase, hungPlan.studyInstanceUid, uid);
       p.catch(() => undefined);
       metadata.set(uid, p);
     }
     const stacks = hung.map(({ hang, uid }) => {
       const stack = metadata.get(uid)!.then((instances) => {
-        const built = buildSeriesStack(instances, { origin: window.location.origin, dicomwebBase: config.dicomwebBase, study: a.case.study_instance_uid, series: uid });
+        const built = buildSeriesStack(instances, { origin: window.location.origin, dicomwebBase: config.dicomwebBase, study: hungPlan.studyInstanceUid, series: uid });
         const urls = built.imageIds.map((id) => frameUrlOf(id) ?? id);
         const start = hang.start === 'middle' ? middleSliceIndex(urls.length) : 0;
         frames.expect(urls);
@@ -222,7 +284,7 @@ export function bootReading(root: HTMLElement, api: ApiClient = new ApiClient({ 
       previews.set(uid, preview);
       return stack;
     });
-    if (!mounted && !root.querySelector('.sr-app')) renderSkeleton(root, a, previews, () => mounted);
+    if (!mounted && !root.querySelector('.sr-app')) renderSkeleton(root, hungPlan, previews, () => mounted);
     return stacks;
   });
   ready.catch(() => undefined);
@@ -231,7 +293,7 @@ export function bootReading(root: HTMLElement, api: ApiClient = new ApiClient({ 
       // A series whose metadata failed is left to the viewer, which reports it.
       const stacks = (await Promise.allSettled(pending)).flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
       // The shown slices are fetched by their previews; fetch the rest behind them.
-      await Promise.all([...previews.values()]);
+      await Promise.all([...previews.values(), remainingAllowed]);
       const shown = new Set(stacks.map((s) => s.urls[s.start]));
       await prefetchFrames(
         framePrefetchOrder(stacks).filter((url) => !shown.has(url)),
@@ -253,6 +315,7 @@ export function bootReading(root: HTMLElement, api: ApiClient = new ApiClient({ 
     metadata: (uid) => metadata.get(uid),
     preview: (uid) => previews.get(uid),
     frames,
+    fetchRemainingFrames,
     mount: () => {
       mounted = true;
     },

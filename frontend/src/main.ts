@@ -6,13 +6,14 @@ import { startDecodeWorkers } from './viewer/decodeWorkers';
 const PREVIEW_WAIT_MS = 1500;
 
 /**
- * The entry chunk stays small: it starts the page's requests (boot.ts) while
- * the browser downloads and compiles the workspace (Cornerstone and vtk.js,
- * most of the JavaScript), which the page's template names as modulepreload
- * links (spinereview/core/frontend.py). Evaluating the viewer holds the main
- * thread for hundreds of milliseconds, so it starts once the boot has drawn
- * its previews of the shown slices (or after PREVIEW_WAIT_MS): Cornerstone
- * needs the same metadata and frames, so it loses little by waiting.
+ * The entry chunk stays small: it starts the page's requests (boot.ts) and
+ * draws previews of the shown slices before the workspace (Cornerstone and
+ * vtk.js, most of the JavaScript) is even requested. Compiling and evaluating
+ * the workspace hold the main thread for hundreds of milliseconds, so it is
+ * imported once the boot has drawn its previews (or after PREVIEW_WAIT_MS):
+ * Cornerstone needs the same metadata and frames, so it loses little by
+ * waiting. (Preloading its chunks from the page's head made a cold load's
+ * previews ~80 ms later and the series no sooner: bench/viewer_load.py.)
  */
 function start(): void {
   const compareRoot = document.getElementById('viewer-root');
@@ -40,10 +41,13 @@ function start(): void {
   const previews = boot ? Promise.race([boot.previewsSettled, new Promise<void>((resolve) => window.setTimeout(resolve, PREVIEW_WAIT_MS))]) : Promise.resolve();
   previews
     .then(() => {
+      // The workspace's chunks are requested first: their download (megabytes) is the longest wait.
+      const app = import('./app');
       // After the previews (their decoding and drawing would share the cores with the workers'
-      // compiling), while the workspace evaluates.
+      // compiling), while the workspace downloads and evaluates.
       startDecodeWorkers();
-      return import('./app');
+      boot?.fetchRemainingFrames();
+      return app;
     })
     .then(({ mountReadingViewer }) => mountReadingViewer(root, boot))
     .catch((err: unknown) => {

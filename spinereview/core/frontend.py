@@ -10,8 +10,6 @@ from typing import Any
 
 from django.conf import settings
 
-READING_MODULE = "src/app.ts"
-"""The reading workspace, imported dynamically by the entry (src/main.ts) once the previews are drawn."""
 COMPARE_MODULE = "src/compare/readerCompareApp.ts"
 """The reader-vs-reader comparison page's module, imported dynamically by the entry."""
 
@@ -20,12 +18,12 @@ COMPARE_MODULE = "src/compare/readerCompareApp.ts"
 class ViewerAssets:
     script: str
     styles: tuple[str, ...]
-    reading_chunks: tuple[str, ...] = ()
-    """The reading workspace's chunks (src/app.ts and every chunk it imports statically): the page has
-    the browser fetch and compile them (modulepreload) while the entry script is still on its way;
-    they are evaluated only when the entry imports them."""
     compare_chunks: tuple[str, ...] = ()
-    """The same for the reader-vs-reader comparison."""
+    """The reader-vs-reader comparison's chunks (its module and every chunk it imports statically): the
+    page has the browser fetch and compile them (modulepreload) while the entry script is still on its way.
+    The reading page names none of the workspace's: their compiling held the main thread while the entry
+    drew its previews (bench/viewer_load.py: cold first image ~80 ms later, the series no sooner); the
+    entry asks for them once the previews are drawn (src/main.ts)."""
 
 
 def viewer_assets() -> ViewerAssets:
@@ -67,6 +65,5 @@ def _assets_from_manifest(manifest_path: str, modified_ns: int) -> ViewerAssets:
     return ViewerAssets(
         script=prefix + entry["file"],
         styles=tuple(prefix + css for css in entry.get("css", [])),
-        reading_chunks=tuple(prefix + f for f in static_import_closure(manifest, READING_MODULE)),
         compare_chunks=tuple(prefix + f for f in static_import_closure(manifest, COMPARE_MODULE)),
     )

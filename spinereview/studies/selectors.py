@@ -86,6 +86,8 @@ class HungSeriesPreload:
     """What the reading page has the browser fetch while it parses the HTML, for one hung series."""
 
     role: str
+    series_instance_uid: str
+    description: str
     metadata_url: str
     frame_url: str | None
     """The frame of the slice the viewer opens the series on (its preview); None when the slices' order
@@ -110,8 +112,27 @@ def reading_page_preloads(*, assignment: Assignment, dicomweb_base: str = "/dico
         if slices and all(position is not None for _, position in slices):
             index = 0 if start == "first" else (len(slices) - 1) // 2
             frame_url = f"{base}/instances/{slices[index][0]}/frames/1"
-        preloads.append(HungSeriesPreload(role=case_series.role, metadata_url=f"{base}/metadata", frame_url=frame_url))
+        preloads.append(
+            HungSeriesPreload(
+                role=case_series.role,
+                series_instance_uid=series.series_instance_uid,
+                description=series.series_description,
+                metadata_url=f"{base}/metadata",
+                frame_url=frame_url,
+            )
+        )
     return preloads
+
+
+def reading_page_boot_plan(*, assignment: Assignment, preloads: list[HungSeriesPreload]) -> dict[str, object]:
+    """What the reading page's boot needs to draw its previews (frontend/src/boot.ts, ``BootPlan``), in the page
+    itself: the case label, the study and the hung series. The previews then start when the entry script runs,
+    not when the assignment's API response (the page's slowest request) arrives."""
+    return {
+        "case_label": assignment.case.label,
+        "study_instance_uid": assignment.case.dicom_study.study_instance_uid,
+        "series": [{"role": p.role, "series_instance_uid": p.series_instance_uid, "description": p.description} for p in preloads],
+    }
 
 
 def assignment_for_write(*, user: User, assignment_id: uuid.UUID | str) -> Assignment:

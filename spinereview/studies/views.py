@@ -36,7 +36,13 @@ def reading_page(request: HttpRequest, assignment_id: str) -> HttpResponse:
         assignment = selectors.assignment_get(user=request.user, assignment_id=assignment_id)  # type: ignore[arg-type]
     except NotFoundError:
         raise Http404("No such assignment in your worklist") from None
-    context = {"assignment": assignment, "assets": viewer_assets(), "preloads": selectors.reading_page_preloads(assignment=assignment)}
+    preloads = selectors.reading_page_preloads(assignment=assignment)
+    context = {
+        "assignment": assignment,
+        "assets": viewer_assets(),
+        "preloads": preloads,
+        "boot_plan": selectors.reading_page_boot_plan(assignment=assignment, preloads=preloads),
+    }
     return render(request, "studies/reading.html", context)
 
 

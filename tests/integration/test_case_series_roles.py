@@ -217,6 +217,16 @@ def test_reading_page_preloads_the_metadata_and_the_shown_slice_of_each_hung_ser
             f"{base}/{ax}/instances/{axial[0]}/frames/1",
         ]
     )
+    # the boot's plan names the hung series, so the previews need not wait for the assignment's API response
+    plan = json.loads(re.search(r'<script id="sr-boot-plan" type="application/json">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]
+    assert plan == {
+        "case_label": case.label,
+        "study_instance_uid": study_uid,
+        "series": [
+            {"role": "sagittal_t2", "series_instance_uid": sag, "description": "SAG T2"},
+            {"role": "axial_t2", "series_instance_uid": ax, "description": "t2_tse_tra"},
+        ],
+    }
     # the series without a hanging role is not fetched
     assert series["other"].series_instance_uid not in page
 
