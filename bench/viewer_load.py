@@ -331,52 +331,48 @@ def main() -> None:
             url = f"{base}/reading/{assignment}/"
             viewport: Any = {"width": 1600, "height": 950}
 
+            def probed_page() -> Any:
+                """A page in a new browser context (an empty cache) with the probe; close its context when done."""
+                ctx = browser.new_context(storage_state=state, viewport=viewport)
+                ctx.add_init_script(PROBE)
+                return ctx.new_page()
+
             # A first load warms the server's per-process caches; every measured load is comparable.
-            ctx = browser.new_context(storage_state=state, viewport=viewport)
-            ctx.add_init_script(PROBE)
-            _load(ctx.new_page(), url)
-            ctx.close()
+            page = probed_page()
+            _load(page, url)
+            page.context.close()
 
             cold: list[dict[str, Any]] = []
             for _ in range(args.runs):
-                ctx = browser.new_context(storage_state=state, viewport=viewport)
-                ctx.add_init_script(PROBE)
-                cold.append(_load(ctx.new_page(), url))
-                ctx.close()
+                page = probed_page()
+                cold.append(_load(page, url))
+                page.context.close()
             warm: list[dict[str, Any]] = []
-            ctx = browser.new_context(storage_state=state, viewport=viewport)
-            ctx.add_init_script(PROBE)
-            page = ctx.new_page()
+            page = probed_page()
             _load(page, url)
             for _ in range(args.runs):
                 warm.append(_load(page, url))
-            ctx.close()
+            page.context.close()
             if args.waterfall:
-                ctx = browser.new_context(storage_state=state, viewport=viewport)
-                ctx.add_init_script(PROBE)
-                page = ctx.new_page()
+                page = probed_page()
                 _load(page, url)
                 _print_waterfall(page.evaluate(WATERFALL), base)
-                ctx.close()
+                page.context.close()
             if args.cpu_profile:
-                ctx = browser.new_context(storage_state=state, viewport=viewport)
-                ctx.add_init_script(PROBE)
-                page = ctx.new_page()
-                cdp = ctx.new_cdp_session(page)
+                page = probed_page()
+                cdp = page.context.new_cdp_session(page)
                 cdp.send("Profiler.enable")
                 cdp.send("Profiler.setSamplingInterval", {"interval": 250})
                 cdp.send("Profiler.start")
                 _load(page, url)
                 args.cpu_profile.write_text(json.dumps(cdp.send("Profiler.stop")["profile"]))
-                ctx.close()
+                page.context.close()
             if args.trace:
-                ctx = browser.new_context(storage_state=state, viewport=viewport)
-                ctx.add_init_script(PROBE)
-                page = ctx.new_page()
+                page = probed_page()
                 browser.start_tracing(page=page, path=str(args.trace), screenshots=True)
                 _load(page, url)
                 browser.stop_tracing()
-                ctx.close()
+                page.context.close()
             browser.close()
     finally:
         if not args.out:

@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // Django serves dist/ under /static/viewer/ and renders the page itself; the
-// manifest tells its template which hashed entry, CSS and workspace chunks to
-// include (spinereview/core/frontend.py; the chunks as modulepreload links).
+// manifest tells its templates which hashed entry and CSS to include, and the
+// compare page its chunks (spinereview/core/frontend.py; as modulepreload links).
 export default defineConfig({
   base: '/static/viewer/',
   build: {

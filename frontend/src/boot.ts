@@ -15,7 +15,7 @@
  *
  * No Cornerstone import here: this module must stay small.
  */
-import { ApiClient } from './api/client';
+import { ApiClient, isRecord } from './api/client';
 import { buildSeriesStack, fetchSeriesMetadata, firstString, frameUrlOf, TAG, type DicomJsonInstance } from './api/dicomweb';
 import type { Assignment } from './api/types';
 import { middleSliceIndex } from './viewer/geometry';
@@ -64,13 +64,13 @@ export function parseBootPlan(text: string | null | undefined): BootPlan | null 
   } catch {
     return null;
   }
-  if (typeof data !== 'object' || data === null) return null;
-  const { case_label: caseLabel, study_instance_uid: studyInstanceUid, series } = data as Record<string, unknown>;
+  if (!isRecord(data)) return null;
+  const { case_label: caseLabel, study_instance_uid: studyInstanceUid, series } = data;
   if (!isString(caseLabel) || !isString(studyInstanceUid) || !studyInstanceUid || !Array.isArray(series)) return null;
   const parsed: BootPlan['series'] = [];
   for (const item of series as unknown[]) {
-    if (typeof item !== 'object' || item === null) return null;
-    const { role, series_instance_uid: uid, description } = item as Record<string, unknown>;
+    if (!isRecord(item)) return null;
+    const { role, series_instance_uid: uid, description } = item;
     if (!isString(role) || !isString(uid) || !uid || !isString(description)) return null;
     parsed.push({ role, seriesInstanceUid: uid, description });
   }

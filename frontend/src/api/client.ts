@@ -65,7 +65,7 @@ export function parseEtagVersion(etag: string | null): number | null {
   return m ? Number(m[1]) : null;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
